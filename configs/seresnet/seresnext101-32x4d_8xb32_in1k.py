@@ -1,0 +1,5 @@
+_base_ = [
+    '../_base_/models/seresnext101_32x4d.py', '../_base_/datasets/imagenet_bs32.py',
+    '../_base_/schedules/imagenet_bs256_140e.py',
+    '../_base_/default_runtime.py'
+]
