@@ -20,13 +20,9 @@ train_pipeline = [
 
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=224),
-    dict(
-        type='PackClsInputs',
-        # `gt_label_difficult` is needed for VOC evaluation
-        meta_keys=('sample_idx', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor', 'flip', 'flip_direction',
-                   'gt_label_difficult')),
+    dict(type='ResizeEdge', scale=256, edge='short'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackClsInputs'),
 ]
 
 train_dataloader = dict(
@@ -34,7 +30,7 @@ train_dataloader = dict(
     num_workers=5,
     dataset=dict(
         type=dataset_type,
-        data_root='data/VOC2007',
+        data_root='data/VOCdevkit/VOC2007',
         image_set_path='ImageSets/Layout/val.txt',
         pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -45,7 +41,7 @@ val_dataloader = dict(
     num_workers=5,
     dataset=dict(
         type=dataset_type,
-        data_root='data/VOC2007',
+        data_root='data/VOCdevkit/VOC2007',
         image_set_path='ImageSets/Layout/val.txt',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
@@ -56,7 +52,7 @@ test_dataloader = dict(
     num_workers=5,
     dataset=dict(
         type=dataset_type,
-        data_root='data/VOC2007',
+        data_root='data/VOCdevkit/VOC2007',
         image_set_path='ImageSets/Layout/val.txt',
         pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),
