@@ -1,0 +1,184 @@
+/**
+ * Kernels that training needs and `@tensorflow/tfjs-backend-wasm` 4.x lacks (or has only in a slow
+ * scalar form), registered for the 'wasm' backend by `ensureWasmGradKernels()`.
+ *
+ * | kernel                              | how                                                       |
+ * |-------------------------------------|-----------------------------------------------------------|
+ * | Conv2DBackpropFilter                | im2col (pad + strided slices) and one matMul (XNNPACK)     |
+ * | Conv2DBackpropInput (replaces wasm) | one stride-1 conv2d per stride phase (XNNPACK)             |
+ * | DepthwiseConv2dNativeBackpropFilter | im2col and a per-channel batched matMul                    |
+ * | DepthwiseConv2dNativeBackpropInput  | one stride-1 depthwiseConv2d per stride phase              |
+ * | UnsortedSegmentSum                  | a loop over the wasm heap (linear, no matMul)              |
+ * | Einsum                              | fallback: copies to the cpu backend and runs its kernel    |
+ *
+ * The built-in wasm Conv2DBackpropInput is a scalar loop, about 7x slower than the forward
+ * conv2d on the same shapes; the replacement is about as fast as the forward pass.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
+import {
+  conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC,
+} from './conv-grad-ops';
+
+type Shape4 = [number, number, number, number];
+type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+
+/** What the wasm backend object offers beyond KernelBackend (from tfjs-backend-wasm's BackendWasm). */
+interface WasmBackendLike extends KernelBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/**
+ * Runs `body` on tensors that wrap the kernel's inputs, with ops of the current backend. The
+ * returned Tensor becomes the kernel's output (the engine accepts a Tensor from a kernel).
+ * Each wrapped input holds its own reference on the backend data, released when the tidy ends.
+ */
+function opKernel(kernelName: string, body: (inputs: Record<string, tf.Tensor>, attrs: NamedAttrMap) => tf.Tensor): KernelConfig {
+  return {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as KernelBackend;
+      const out = tf.tidy(() => {
+        const wrapped: Record<string, tf.Tensor> = {};
+        for (const [name, info] of Object.entries(inputs)) {
+          if (info == null) continue;
+          be.incRef(info.dataId);
+          wrapped[name] = tf.engine().makeTensorFromTensorInfo(info, be);
+        }
+        return body(wrapped, attrs ?? {});
+      });
+      return out as unknown as TensorInfo;
+    },
+  };
+}
+
+function toNHWC<T extends tf.Tensor>(t: T, dataFormat: unknown): T {
+  return dataFormat === 'NCHW' ? tf.transpose(t, [0, 2, 3, 1]) as unknown as T : t;
+}
+function fromNHWC<T extends tf.Tensor>(t: T, dataFormat: unknown): T {
+  return dataFormat === 'NCHW' ? tf.transpose(t, [0, 3, 1, 2]) as unknown as T : t;
+}
+function nhwcShape(shape: Shape4, dataFormat: unknown): Shape4 {
+  return dataFormat === 'NCHW' ? [shape[0], shape[2], shape[3], shape[1]] : shape;
+}
+
+const conv2DBackpropFilter = opKernel('Conv2DBackpropFilter', (inp, attrs) => {
+  const x = toNHWC(inp.x as tf.Tensor4D, attrs.dataFormat);
+  const dy = toNHWC(inp.dy as tf.Tensor4D, attrs.dataFormat);
+  return conv2dBackpropFilterNHWC(x, dy, attrs.filterShape as unknown as Shape4, attrs.strides as [number, number],
+    attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
+});
+
+const conv2DBackpropInput = opKernel('Conv2DBackpropInput', (inp, attrs) => {
+  const dy = toNHWC(inp.dy as tf.Tensor4D, attrs.dataFormat);
+  const shape = nhwcShape(attrs.inputShape as unknown as Shape4, attrs.dataFormat);
+  const dx = conv2dBackpropInputNHWC(shape, dy, inp.filter as tf.Tensor4D, attrs.strides as [number, number],
+    attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
+  return fromNHWC(dx, attrs.dataFormat);
+});
+
+const depthwiseBackpropFilter = opKernel('DepthwiseConv2dNativeBackpropFilter', (inp, attrs) =>
+  depthwiseBackpropFilterNHWC(inp.x as tf.Tensor4D, inp.dy as tf.Tensor4D, attrs.filterShape as unknown as Shape4,
+    attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number], attrs.pad as Pad, attrs.dimRoundingMode as Rounding));
+
+const depthwiseBackpropInput = opKernel('DepthwiseConv2dNativeBackpropInput', (inp, attrs) =>
+  depthwiseBackpropInputNHWC(attrs.inputShape as unknown as Shape4, inp.dy as tf.Tensor4D, inp.filter as tf.Tensor4D,
+    attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number], attrs.pad as Pad, attrs.dimRoundingMode as Rounding));
+
+/** TensorFlow semantics: ids outside [0, numSegments) are dropped. Float32 and int32. */
+const unsortedSegmentSum: KernelConfig = {
+  kernelName: 'UnsortedSegmentSum',
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const be = backend as WasmBackendLike;
+    const x = inputs.x as TensorInfo;
+    const ids = inputs.segmentIds as TensorInfo;
+    const numSegments = (attrs as NamedAttrMap).numSegments as number;
+    const idShape = ids.shape;
+    const inner = x.shape.slice(idShape.length).reduce((a, b) => a * b, 1);
+    const outShape = [numSegments, ...x.shape.slice(idShape.length)];
+    const dtype = x.dtype === 'int32' ? 'int32' : 'float32';
+    const out = be.makeOutput(outShape, dtype);
+    const xv = be.readSync(x.dataId) as Float32Array | Int32Array;
+    const iv = be.readSync(ids.dataId) as Int32Array | Float32Array;
+    const ov = be.typedArrayFromHeap(out);
+    ov.fill(0);
+    for (let i = 0; i < iv.length; i++) {
+      const s = iv[i];
+      if (s < 0 || s >= numSegments) continue;
+      const src = i * inner;
+      const dst = s * inner;
+      for (let j = 0; j < inner; j++) ov[dst + j] += xv[src + j];
+    }
+    return out;
+  },
+};
+
+/**
+ * Runs the cpu backend's kernel on copies of the inputs and copies the outputs back: correct,
+ * not fast. Only for kernels that training rarely runs.
+ */
+function viaCpu(kernelName: string): KernelConfig | undefined {
+  const cpuKernel = tf.getKernel(kernelName, 'cpu');
+  if (cpuKernel === undefined) return undefined;
+  return {
+    kernelName,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as WasmBackendLike;
+      const cpu = tf.findBackend('cpu');
+      if (cpu === null) throw new Error(`${kernelName} on wasm needs the cpu backend, which is not registered`);
+      // Einsum takes its operands as an array: keep the container's kind.
+      const cpuInputs: Record<string, TensorInfo> = Array.isArray(inputs) ? [] as unknown as Record<string, TensorInfo> : {};
+      const created: TensorInfo[] = [];
+      for (const [name, info] of Object.entries(inputs)) {
+        if (info == null) continue;
+        const values = be.readSync(info.dataId) as backend_util.BackendValues;
+        const dataId = cpu.write(values, info.shape, info.dtype);
+        cpuInputs[name] = { dataId, shape: info.shape, dtype: info.dtype };
+        created.push(cpuInputs[name]);
+      }
+      const result = cpuKernel.kernelFunc({ inputs: cpuInputs, backend: cpu, attrs });
+      const outs = Array.isArray(result) ? result : [result];
+      const copied = outs.map((o) => {
+        const values = cpu.readSync(o.dataId) as Float32Array | Int32Array | Uint8Array;
+        const w = be.makeOutput(o.shape, o.dtype);
+        be.typedArrayFromHeap(w).set(values);
+        return w;
+      });
+      for (const t of [...created, ...outs]) cpu.disposeData(t.dataId, true);
+      return Array.isArray(result) ? copied : copied[0];
+    },
+  };
+}
+
+/** The kernels this module registers for 'wasm', with how each is implemented. */
+export const WASM_EXTRA_KERNELS: ReadonlyArray<{ kernelName: string; implementation: 'ops' | 'heap-loop' | 'cpu-fallback'; replacesBuiltin: boolean }> = [
+  { kernelName: 'Conv2DBackpropFilter', implementation: 'ops', replacesBuiltin: false },
+  { kernelName: 'Conv2DBackpropInput', implementation: 'ops', replacesBuiltin: true },
+  { kernelName: 'DepthwiseConv2dNativeBackpropFilter', implementation: 'ops', replacesBuiltin: false },
+  { kernelName: 'DepthwiseConv2dNativeBackpropInput', implementation: 'ops', replacesBuiltin: false },
+  { kernelName: 'UnsortedSegmentSum', implementation: 'heap-loop', replacesBuiltin: false },
+  { kernelName: 'Einsum', implementation: 'cpu-fallback', replacesBuiltin: false },
+];
+
+let registered = false;
+
+/**
+ * Registers the kernels of `WASM_EXTRA_KERNELS` for the 'wasm' backend (idempotent). Call it
+ * before training on wasm; `initBackend()` does. Safe to call whether or not wasm is active.
+ */
+export function ensureWasmGradKernels(): void {
+  if (registered) return;
+  const configs: KernelConfig[] = [conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput, unsortedSegmentSum];
+  const einsum = viaCpu('Einsum');
+  if (einsum !== undefined) configs.push(einsum);
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel(config);
+  }
+  registered = true;
+}
