@@ -230,7 +230,11 @@ export class DefaultOptimWrapperConstructor {
  * and builds the wrapper for `params`.
  */
 export function buildOptimWrapper(params: readonly ParamDescriptor[], cfg: ConfigDict): OptimWrapper {
-  const { constructor: ctor, paramwise_cfg, ...rest } = cfg as ConfigDict & { constructor?: unknown };
+  // `constructor` is read as an own key: every object inherits one from Object.prototype.
+  const rest: ConfigDict = {};
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'constructor' && k !== 'paramwise_cfg') rest[k] = v;
+  const ctor = Object.prototype.hasOwnProperty.call(cfg, 'constructor') ? cfg.constructor : undefined;
+  const paramwise_cfg = cfg.paramwise_cfg;
   let ctorCfg: ConfigDict;
   if (ctor === undefined || ctor === null) ctorCfg = { type: 'DefaultOptimWrapperConstructor' };
   else if (typeof ctor === 'string') ctorCfg = { type: ctor };
