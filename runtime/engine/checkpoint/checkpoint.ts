@@ -10,6 +10,7 @@
  * See README.md in this folder.
  */
 import * as fs from 'fs';
+import { dirname, resolve } from 'path';
 import { MmclsError } from '../../errors';
 import { writeAll, writeFileAtomic } from './atomic';
 import { readPth } from './pth';
@@ -80,7 +81,7 @@ export async function readCheckpoint(path: string, options: ReadCheckpointOption
     bytes = await fs.promises.readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new MmclsError(code === 'ENOENT' ? `${path}: checkpoint not found` : `${path}: cannot read the checkpoint (${(e as Error).message})`, {
+    throw new MmclsError(code === 'ENOENT' ? `checkpoint not found` : `cannot read the checkpoint (${(e as Error).message})`, {
       code: 'checkpoint.not-found',
       location: { file: path },
       cause: e,
@@ -125,12 +126,12 @@ function fromSafetensors(bytes: Uint8Array, path: string): Checkpoint {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new MmclsError(`${path}: the checkpoint's metadata is not valid JSON (${(e as Error).message})`, { code: 'checkpoint.corrupt', location: { file: path } });
+    throw new MmclsError(`the checkpoint's metadata is not valid JSON (${(e as Error).message})`, { code: 'checkpoint.corrupt', location: { file: path } });
   }
-  if (!isJsonObject(doc)) throw new MmclsError(`${path}: the checkpoint's metadata is not a JSON object`, { code: 'checkpoint.corrupt', location: { file: path } });
+  if (!isJsonObject(doc)) throw new MmclsError(`the checkpoint's metadata is not a JSON object`, { code: 'checkpoint.corrupt', location: { file: path } });
   const version = doc.mmcls_checkpoint;
   if (typeof version === 'number' && version > FORMAT_VERSION) {
-    throw new MmclsError(`${path}: the checkpoint was written by a newer mmcls (format ${version}; this one reads up to ${FORMAT_VERSION}); update mmcls.`, {
+    throw new MmclsError(`the checkpoint was written by a newer mmcls (format ${version}; this one reads up to ${FORMAT_VERSION}); update mmcls.`, {
       code: 'checkpoint.unsupported',
       location: { file: path },
     });
@@ -138,7 +139,7 @@ function fromSafetensors(bytes: Uint8Array, path: string): Checkpoint {
   const used = new Set<string>();
   const getTensor = (key: string): TensorData => {
     const t = tensors.get(key);
-    if (!t) throw new MmclsError(`${path}: the metadata refers to tensor '${key}', which the file does not contain`, { code: 'checkpoint.corrupt', location: { file: path } });
+    if (!t) throw new MmclsError(`the metadata refers to tensor '${key}', which the file does not contain`, { code: 'checkpoint.corrupt', location: { file: path } });
     used.add(key);
     return t;
   };
@@ -168,7 +169,7 @@ function fromSafetensors(bytes: Uint8Array, path: string): Checkpoint {
 function fromPth(bytes: Uint8Array, path: string): Checkpoint {
   const { value, format } = readPth(bytes, path);
   if (!isStateObject(value)) {
-    throw new MmclsError(`${path}: the checkpoint holds a ${Array.isArray(value) ? 'list' : typeof value}, not a dict with a state dict`, {
+    throw new MmclsError(`the checkpoint holds a ${Array.isArray(value) ? 'list' : typeof value}, not a dict with a state dict`, {
       code: 'checkpoint.unsupported',
       location: { file: path },
     });
@@ -247,6 +248,24 @@ function buildDocument(data: CheckpointData, stateDictKeys: Set<string>, put: (k
  * or the complete new one at `path`, never a partial file.
  */
 export async function writeCheckpoint(path: string, data: CheckpointData): Promise<void> {
+  try {
+    writeSafetensorsCheckpoint(path, data);
+  } catch (e) {
+    if (e instanceof MmclsError && e.location.file === undefined) {
+      throw new MmclsError(`cannot write the checkpoint: ${e.message}`, { code: e.code, location: { file: path }, cause: e });
+    }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !fs.existsSync(dirname(resolve(path)))) {
+      throw new MmclsError(`cannot write the checkpoint: the folder ${dirname(resolve(path))} does not exist`, { code: 'checkpoint.write', location: { file: path }, cause: e });
+    }
+    if (code && !(e instanceof MmclsError)) {
+      throw new MmclsError(`cannot write the checkpoint: ${(e as Error).message}`, { code: 'checkpoint.write', location: { file: path }, cause: e });
+    }
+    throw e;
+  }
+}
+
+function writeSafetensorsCheckpoint(path: string, data: CheckpointData): void {
   const sd = data.stateDict instanceof Map ? data.stateDict : new Map(Object.entries(data.stateDict));
   const tensors: Array<[string, TensorData]> = [];
   for (const [k, t] of sd) {

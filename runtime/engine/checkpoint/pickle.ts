@@ -58,7 +58,7 @@ export interface UnpickleOptions {
 
 export function unsafeGlobal(file: string, qualname: string, allowed: string): MmclsError {
   return new MmclsError(
-    `${file}: refused to load this checkpoint: its pickle refers to '${qualname}', which a checkpoint does not need and ` +
+    `refused to load this checkpoint: its pickle refers to '${qualname}', which a checkpoint does not need and ` +
       `which could run code. Nothing was executed. Only the globals of a state dict are accepted (${allowed}). ` +
       `If you trust the file, open it in Python and save just its tensors, e.g. ` +
       `torch.save({'state_dict': torch.load(f, weights_only=False)['state_dict']}, 'clean.pth').`,
@@ -95,7 +95,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, start = 0): {
   const memo = new Map<number, unknown>();
 
   const fail = (what: string): MmclsError =>
-    new MmclsError(`${file}: cannot read the checkpoint's pickle at byte ${p}: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
+    new MmclsError(`cannot read the checkpoint's pickle at byte ${p}: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
   const need = (n: number): number => {
     if (n < 0 || p + n > bytes.length) throw fail('the data ends early (the file is truncated or corrupt)');
     const at = p;
@@ -443,14 +443,14 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, start = 0): {
       case 0x6f: // OBJ
       case 0x92: // NEWOBJ_EX
         throw new MmclsError(
-          `${file}: refused to load this checkpoint: its pickle creates an arbitrary Python object (opcode ${String.fromCharCode(op)}), ` +
+          `refused to load this checkpoint: its pickle creates an arbitrary Python object (opcode ${String.fromCharCode(op)}), ` +
             'which a state dict does not need. Nothing was executed.',
           { code: 'checkpoint.unsafe-global', location: { file } },
         );
       case 0x82: // EXT1
       case 0x83: // EXT2
       case 0x84: // EXT4
-        throw new MmclsError(`${file}: refused to load this checkpoint: its pickle uses the copyreg extension registry. Nothing was executed.`, {
+        throw new MmclsError(`refused to load this checkpoint: its pickle uses the copyreg extension registry. Nothing was executed.`, {
           code: 'checkpoint.unsafe-global',
           location: { file },
         });

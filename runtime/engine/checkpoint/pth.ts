@@ -99,7 +99,7 @@ class NpArray {
 }
 
 function badNumpy(file: string, what: string): MmclsError {
-  return new MmclsError(`${file}: cannot read a numpy value in the checkpoint: ${what}`, { code: 'checkpoint.unsupported', location: { file } });
+  return new MmclsError(`cannot read a numpy value in the checkpoint: ${what}`, { code: 'checkpoint.unsupported', location: { file } });
 }
 
 function npToDtype(d: NpDtype): Dtype | undefined {
@@ -175,7 +175,7 @@ interface Globals {
 
 function makeGlobals(file: string): Globals {
   const bad = (what: string): MmclsError =>
-    new MmclsError(`${file}: unexpected tensor description in the checkpoint: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
+    new MmclsError(`unexpected tensor description in the checkpoint: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
   const rebuildTensor = (args: unknown[]): TensorRef => {
     const [storage, offset, sizeT, strideT] = args;
     if (!(storage instanceof Storage)) throw bad('a tensor without a storage');
@@ -253,14 +253,14 @@ export function readPth(bytes: Uint8Array, file: string): PthContent {
   if (isZip(bytes)) return { value: readZipPth(bytes, file), format: 'pth' };
   if (bytes.length > 262 && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar') {
     throw new MmclsError(
-      `${file}: this checkpoint uses PyTorch's oldest (tar) format, which is not supported. Re-save it in Python: ` +
+      `this checkpoint uses PyTorch's oldest (tar) format, which is not supported. Re-save it in Python: ` +
         "torch.save(torch.load(f), 'new.pth', _use_new_zipfile_serialization=True).",
       { code: 'checkpoint.unsupported', location: { file } },
     );
   }
   if (bytes.length > 2 && bytes[0] === 0x80 && bytes[1] <= 5) return { value: readLegacyPth(bytes, file), format: 'pth-legacy' };
   throw new MmclsError(
-    `${file}: not a PyTorch checkpoint (neither a ZIP archive nor a pickle). If the file is complete, re-save it in Python with ` +
+    `not a PyTorch checkpoint (neither a ZIP archive nor a pickle). If the file is complete, re-save it in Python with ` +
       "torch.save(obj, 'new.pth', _use_new_zipfile_serialization=True).",
     { code: 'checkpoint.corrupt', location: { file } },
   );
@@ -273,15 +273,15 @@ function readZipPth(bytes: Uint8Array, file: string): StateValue {
     const torchscript = [...zip.entries.keys()].some((n) => /\/constants\.pkl$/.test(n));
     throw new MmclsError(
       torchscript
-        ? `${file}: this is a TorchScript archive (torch.jit.save), not a checkpoint; save the model's state_dict with torch.save instead.`
-        : `${file}: the archive has no data.pkl; it is not a PyTorch checkpoint.`,
+        ? `this is a TorchScript archive (torch.jit.save), not a checkpoint; save the model's state_dict with torch.save instead.`
+        : `the archive has no data.pkl; it is not a PyTorch checkpoint.`,
       { code: 'checkpoint.unsupported', location: { file } },
     );
   }
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const order = zip.entries.get(`${prefix}byteorder`);
   if (order && Buffer.from(zip.read(`${prefix}byteorder`)).toString() !== 'little') {
-    throw new MmclsError(`${file}: the checkpoint was saved on a big-endian machine, which is not supported.`, { code: 'checkpoint.unsupported', location: { file } });
+    throw new MmclsError(`the checkpoint was saved on a big-endian machine, which is not supported.`, { code: 'checkpoint.unsupported', location: { file } });
   }
   const globals = makeGlobals(file);
   const storages = new Map<string, Storage>();
@@ -291,7 +291,7 @@ function readZipPth(bytes: Uint8Array, file: string): StateValue {
     persistentLoad(pid) {
       const [tag, type, key] = pid instanceof PyTuple ? pid.items : [];
       if (tag !== 'storage' || !(type instanceof PyMarker) || typeof key !== 'string') {
-        throw new MmclsError(`${file}: unexpected persistent id in the checkpoint`, { code: 'checkpoint.corrupt', location: { file } });
+        throw new MmclsError(`unexpected persistent id in the checkpoint`, { code: 'checkpoint.corrupt', location: { file } });
       }
       let s = storages.get(key);
       if (!s) {
@@ -318,13 +318,13 @@ function readLegacyPth(bytes: Uint8Array, file: string): StateValue {
   };
   const magic = next(noGlobals);
   if (magic !== 0x1950a86a20f9469cfc6cn) {
-    throw new MmclsError(`${file}: a pickle, but not a PyTorch checkpoint (the magic number is missing).`, { code: 'checkpoint.corrupt', location: { file } });
+    throw new MmclsError(`a pickle, but not a PyTorch checkpoint (the magic number is missing).`, { code: 'checkpoint.corrupt', location: { file } });
   }
   const protocol = next(noGlobals);
-  if (protocol !== 1001) throw new MmclsError(`${file}: unsupported legacy checkpoint protocol ${String(protocol)}.`, { code: 'checkpoint.unsupported', location: { file } });
+  if (protocol !== 1001) throw new MmclsError(`unsupported legacy checkpoint protocol ${String(protocol)}.`, { code: 'checkpoint.unsupported', location: { file } });
   const sysInfo = next(noGlobals);
   if (sysInfo instanceof PyDict && sysInfo.map.get('little_endian') === false) {
-    throw new MmclsError(`${file}: the checkpoint was saved on a big-endian machine, which is not supported.`, { code: 'checkpoint.unsupported', location: { file } });
+    throw new MmclsError(`the checkpoint was saved on a big-endian machine, which is not supported.`, { code: 'checkpoint.unsupported', location: { file } });
   }
   const storages = new Map<string, Storage>();
   const views: Array<{ view: Storage; root: Storage; offset: number; size: number }> = [];
@@ -332,7 +332,7 @@ function readLegacyPth(bytes: Uint8Array, file: string): StateValue {
     const items = pid instanceof PyTuple ? pid.items : [];
     const [tag, type, rootKey, , , viewMeta] = items;
     if (tag !== 'storage' || !(type instanceof PyMarker) || typeof rootKey !== 'string') {
-      throw new MmclsError(`${file}: unexpected persistent id in the checkpoint`, { code: 'checkpoint.corrupt', location: { file } });
+      throw new MmclsError(`unexpected persistent id in the checkpoint`, { code: 'checkpoint.corrupt', location: { file } });
     }
     const dtype = STORAGE_TYPES[String(type.info)];
     let root = storages.get(rootKey);
@@ -346,11 +346,11 @@ function readLegacyPth(bytes: Uint8Array, file: string): StateValue {
     return root;
   });
   const keys = next(noGlobals);
-  if (!Array.isArray(keys)) throw new MmclsError(`${file}: the list of storages is missing`, { code: 'checkpoint.corrupt', location: { file } });
+  if (!Array.isArray(keys)) throw new MmclsError(`the list of storages is missing`, { code: 'checkpoint.corrupt', location: { file } });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (const key of keys) {
     const s = storages.get(String(key));
-    if (!s) throw new MmclsError(`${file}: storage ${String(key)} is not used by any tensor`, { code: 'checkpoint.corrupt', location: { file } });
+    if (!s) throw new MmclsError(`storage ${String(key)} is not used by any tensor`, { code: 'checkpoint.corrupt', location: { file } });
     if (pos + 8 > bytes.length) throw truncated(file);
     const n = Number(dv.getBigInt64(pos, true));
     const len = n * DTYPES[s.dtype].size;
@@ -368,7 +368,7 @@ function readLegacyPth(bytes: Uint8Array, file: string): StateValue {
 }
 
 function truncated(file: string): MmclsError {
-  return new MmclsError(`${file}: the checkpoint ends early; it is truncated (an interrupted download or save?). Download or save it again.`, {
+  return new MmclsError(`the checkpoint ends early; it is truncated (an interrupted download or save?). Download or save it again.`, {
     code: 'checkpoint.corrupt',
     location: { file },
   });
@@ -390,7 +390,7 @@ function materialize(root: unknown, file: string): StateValue {
     let last = offset;
     for (let d = 0; d < size.length; d++) last += (size[d] - 1) * stride[d];
     if (n > 0 && (offset < 0 || last >= count)) {
-      throw new MmclsError(`${file}: a tensor of shape [${size.join(', ')}] reaches past the end of its storage (${count} values); the file is corrupt`, {
+      throw new MmclsError(`a tensor of shape [${size.join(', ')}] reaches past the end of its storage (${count} values); the file is corrupt`, {
         code: 'checkpoint.corrupt',
         location: { file },
       });
@@ -435,7 +435,7 @@ function materialize(root: unknown, file: string): StateValue {
     if (v instanceof NpDtype) return v.str;
     if (v instanceof PyMarker || v instanceof PyCallable) return v.qualname;
     if (v instanceof Storage) {
-      throw new MmclsError(`${file}: the checkpoint holds a bare storage, which is not supported`, { code: 'checkpoint.unsupported', location: { file } });
+      throw new MmclsError(`the checkpoint holds a bare storage, which is not supported`, { code: 'checkpoint.unsupported', location: { file } });
     }
     throw new Error(`internal: unexpected unpickled value ${Object.prototype.toString.call(v)}`);
   };

@@ -20,7 +20,7 @@ export interface SafetensorsContent {
 }
 
 function corrupt(file: string, what: string): MmclsError {
-  return new MmclsError(`${file}: not a valid safetensors file: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
+  return new MmclsError(`not a valid safetensors file: ${what}`, { code: 'checkpoint.corrupt', location: { file } });
 }
 
 function assertLittleEndian(): void {

@@ -91,7 +91,7 @@ export function decodeState(j: JsonValue, getTensor: (key: string) => TensorData
           return new Uint8Array(Buffer.from(x, 'base64'));
       }
     }
-    throw new MmclsError(`${where}: malformed checkpoint metadata: ${JSON.stringify(j).slice(0, 80)}`, {
+    throw new MmclsError(`malformed checkpoint metadata: ${JSON.stringify(j).slice(0, 80)}`, {
       code: 'checkpoint.corrupt',
       location: { file: where },
     });

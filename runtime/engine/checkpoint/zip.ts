@@ -37,7 +37,7 @@ export class ZipReader {
   }
 
   private fail(what: string): MmclsError {
-    return new MmclsError(`${this.file}: damaged checkpoint archive: ${what}. The file is probably truncated or corrupted (an interrupted download?); download or save it again.`, {
+    return new MmclsError(`damaged checkpoint archive: ${what}. The file is probably truncated or corrupted (an interrupted download?); download or save it again.`, {
       code: 'checkpoint.corrupt',
       location: { file: this.file },
     });

@@ -1,0 +1,200 @@
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { zipSync } from 'fflate';
+import { readCheckpoint, readPth, toNumbers, TensorData, StateObject } from '../../../runtime/engine/checkpoint';
+import { MmclsError } from '../../../runtime/errors';
+
+const FIX = path.join(__dirname, '..', '..', 'fixtures', 'checkpoint');
+
+/** Written by make_fixtures.py from the tensors PyTorch itself holds. */
+interface ExpectedTensor {
+  dtype: string;
+  shape: number[];
+  sum: number | string;
+  first: Array<number | string>;
+}
+const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as {
+  marker: string;
+  state_dict: Record<string, ExpectedTensor>;
+  optimizer: { momentum_buffer_0: ExpectedTensor; momentum_buffer_1: ExpectedTensor; param_groups: unknown[] };
+  meta: Record<string, unknown>;
+};
+
+const TORCH_DTYPE: Record<string, string> = {
+  float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+};
+
+export function assertTensor(name: string, t: TensorData | undefined, e: ExpectedTensor): void {
+  assert.ok(t, `${name} is missing`);
+  assert.equal(t.dtype, TORCH_DTYPE[e.dtype], `${name} dtype`);
+  assert.deepEqual(t.shape, e.shape, `${name} shape`);
+  if (t.dtype === 'I64') {
+    const vals = Array.from(t.data as BigInt64Array);
+    assert.equal(vals.reduce((a, b) => a + b, 0n).toString(), e.sum, `${name} sum`);
+    assert.deepEqual(vals.slice(0, 6).map(String), e.first, `${name} values`);
+    return;
+  }
+  const vals = toNumbers(t);
+  const sum = vals.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - (e.sum as number)) <= 1e-9 * Math.max(1, Math.abs(e.sum as number)), `${name} sum ${sum} != ${e.sum}`);
+  // F32/F16/BF16 values widened to float64 are exact, so the first values must match exactly.
+  assert.deepEqual(vals.slice(0, 6), e.first, `${name} values`);
+}
+
+function checkMmclsFixture(file: string, format: string): Promise<void> {
+  return readCheckpoint(path.join(FIX, file)).then((c) => {
+    assert.equal(c.format, format);
+    assert.deepEqual(new Set(c.stateDict.keys()), new Set(Object.keys(expected.state_dict)));
+    for (const [k, e] of Object.entries(expected.state_dict)) assertTensor(k, c.stateDict.get(k), e);
+    // Saved order is kept.
+    assert.deepEqual([...c.stateDict.keys()].slice(0, 3), ['backbone.conv1.weight', 'backbone.bn1.weight', 'backbone.bn1.running_mean']);
+
+    const m = c.meta;
+    const em = expected.meta;
+    for (const k of ['epoch', 'iter', 'seed', 'lr', 'half_lr', 'flag', 'np_name', 'CLASSES', 'config', 'neg', 'tags', 'pair']) {
+      assert.deepEqual(m[k], em[k], `meta.${k}`);
+    }
+    assert.equal(m.big, BigInt(em.big as string));
+    assert.deepEqual(Array.from(m.raw as Uint8Array), em.raw);
+    assert.ok(Number.isNaN(m.nan));
+    assert.equal(m.inf, -Infinity);
+    for (const k of ['hist', 'hist_f']) {
+      const t = m[k] as TensorData;
+      assert.deepEqual(t.shape, [2, 3]);
+      assert.deepEqual(toNumbers(t), em[k], `meta.${k} (row-major)`);
+    }
+    assert.deepEqual(m.nested, { a: [1, { b: true }], 7: 'int key' });
+    assert.deepEqual(c.classes, ['cat', 'dog', 'bird']);
+    assert.equal(c.config, em.config);
+
+    const opt = c.optimizer as StateObject;
+    const state = opt.state as StateObject;
+    assertTensor('momentum 0', (state['0'] as StateObject).momentum_buffer as TensorData, expected.optimizer.momentum_buffer_0);
+    assertTensor('momentum 1', (state['1'] as StateObject).momentum_buffer as TensorData, expected.optimizer.momentum_buffer_1);
+    assert.deepEqual(opt.param_groups, expected.optimizer.param_groups);
+  });
+}
+
+function expectError(p: Promise<unknown>, code: string, pattern: RegExp): Promise<MmclsError> {
+  return p.then(
+    () => assert.fail(`expected an error matching ${pattern}`),
+    (e: unknown) => {
+      assert.ok(e instanceof MmclsError, `not an MmclsError: ${(e as Error).stack}`);
+      assert.equal(e.code, code, e.message);
+      assert.match(e.message, pattern);
+      assert.ok(e.location.file, 'the error names the file');
+      assert.ok(e.format().startsWith(e.location.file!));
+      return e;
+    },
+  );
+}
+
+describe('engine/checkpoint: PyTorch .pth', () => {
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mmcls-pth-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('reads an MMCls checkpoint in the zip format: weights, views, shared storages, meta with numpy values, optimizer state', () =>
+    checkMmclsFixture('mmcls_zip.pth', 'pth'));
+
+  it('reads the same checkpoint in the legacy (non-zip) format', () => checkMmclsFixture('mmcls_legacy.pth', 'pth-legacy'));
+
+  it('reads a bare state dict (pickle protocol 4) and strips the DataParallel prefix unless asked not to', async () => {
+    const c = await readCheckpoint(path.join(FIX, 'bare_dataparallel_p4.pth'));
+    // The first seven entries of make_fixtures.py's state dict, in its order.
+    const names = ['backbone.conv1.weight', 'backbone.bn1.weight', 'backbone.bn1.running_mean', 'backbone.bn1.running_var', 'backbone.bn1.num_batches_tracked', 'head.fc.weight', 'head.fc.bias'];
+    assert.deepEqual([...c.stateDict.keys()], names);
+    for (const k of names) assertTensor(k, c.stateDict.get(k), expected.state_dict[k]);
+    assert.deepEqual(c.meta, {});
+    const kept = await readCheckpoint(path.join(FIX, 'bare_dataparallel_p4.pth'), { reviseKeys: [] });
+    assert.deepEqual([...kept.stateDict.keys()], names.map((k) => `module.${k}`));
+  });
+
+  describe('refuses pickles that would run code, and runs nothing', () => {
+    const cases: Array<[string, string]> = [
+      ['malicious_os_system.pth', 'posix.system'],
+      ['malicious_eval_p4.pth', 'builtins.eval'],
+      ['malicious_legacy.pth', 'posix.system'],
+    ];
+    for (const [file, global] of cases) {
+      it(`${file}: names ${global}`, async () => {
+        fs.rmSync(expected.marker, { force: true });
+        const e = await expectError(readCheckpoint(path.join(FIX, file)), 'checkpoint.unsafe-global', new RegExp(`'${global.replace('.', '\\.')}'`));
+        assert.match(e.message, /Nothing was executed/);
+        assert.equal(e.location.file, path.join(FIX, file));
+        assert.ok(!fs.existsSync(expected.marker), 'the payload ran');
+      });
+    }
+  });
+
+  it('refuses hand-made pickles that reach for other globals or object-building opcodes', () => {
+    // A zip checkpoint as torch.save writes it, around a given pickle (protocol 2, like torch.save).
+    const pth = (body: string): Uint8Array =>
+      zipSync({
+        'archive/data.pkl': [Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from(body, 'latin1'), Buffer.from('.')]), { level: 0 }],
+        'archive/version': [Buffer.from('3\n'), { level: 0 }],
+      });
+    const evil: Array<[string, string]> = [
+      ["csubprocess\nPopen\n(S'touch /tmp/x'\ntR", 'subprocess.Popen'],
+      ["cbuiltins\ngetattr\n(ctorch\nFloatStorage\nS'x'\ntR", 'builtins.getattr'],
+      ["c__builtin__\neval\n(S'1'\ntR", 'builtins.eval'],
+      ['ctorch.storage\n_load_from_bytes\n(C\x00tR', 'torch.storage._load_from_bytes'],
+      ['ccopyreg\n_reconstructor\n(ctorch\nTensor\ntR', 'copyreg._reconstructor'],
+      // Hidden behind a valid global: the second one is still checked before anything is called.
+      ["}(S'a'\nccollections\nOrderedDict\n)RS'b'\ncnt\nsystem\nu", 'nt.system'],
+    ];
+    for (const [body, name] of evil) {
+      assert.throws(
+        () => readPth(pth(body), 'evil.pth'),
+        (e: unknown) => e instanceof MmclsError && e.code === 'checkpoint.unsafe-global' && e.message.includes(`'${name}'`),
+        name,
+      );
+    }
+    // INST and OBJ build arbitrary objects without a global being looked up first.
+    for (const body of ['(ios\nsystem\n', '(cos\nsystem\no']) {
+      assert.throws(() => readPth(pth(body), 'evil.pth'), (e: unknown) => e instanceof MmclsError && e.code === 'checkpoint.unsafe-global');
+    }
+    // The allowed globals work in the same harness, so the refusals above are about the globals.
+    const ok = readPth(pth("ccollections\nOrderedDict\n)R(S'a'\nK\x07u"), 'ok.pth');
+    assert.deepEqual(ok.value, { a: 7 });
+  });
+
+  it('reports a truncated zip checkpoint clearly', async () => {
+    const bytes = fs.readFileSync(path.join(FIX, 'mmcls_zip.pth'));
+    const f = path.join(tmp, 'truncated.pth');
+    fs.writeFileSync(f, bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+    await expectError(readCheckpoint(f), 'checkpoint.corrupt', /truncated/);
+  });
+
+  it('detects a damaged entry in a zip checkpoint by its CRC', async () => {
+    const bytes = Buffer.from(fs.readFileSync(path.join(FIX, 'mmcls_zip.pth')));
+    // Flip a byte inside the data of the first storage (the conv weight), which is stored uncompressed.
+    const idx = bytes.indexOf(Buffer.from('data/0'));
+    assert.ok(idx > 0);
+    const localHeader = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), idx);
+    const start = localHeader + 30 + bytes.readUInt16LE(localHeader + 26) + bytes.readUInt16LE(localHeader + 28);
+    bytes[start + 5] ^= 0xff;
+    const f = path.join(tmp, 'damaged.pth');
+    fs.writeFileSync(f, bytes);
+    await expectError(readCheckpoint(f), 'checkpoint.corrupt', /data\/0' fails its CRC check/);
+  });
+
+  it('reports a truncated legacy checkpoint clearly', async () => {
+    const bytes = fs.readFileSync(path.join(FIX, 'mmcls_legacy.pth'));
+    const f = path.join(tmp, 'truncated-legacy.pth');
+    fs.writeFileSync(f, bytes.subarray(0, bytes.length - 100));
+    await expectError(readCheckpoint(f), 'checkpoint.corrupt', /truncated/);
+  });
+
+  it('says what to do with files that are no checkpoint at all', async () => {
+    const f = path.join(tmp, 'text.pth');
+    fs.writeFileSync(f, 'this is not a checkpoint, only some text that is long enough');
+    await expectError(readCheckpoint(f), 'checkpoint.corrupt', /not a valid safetensors file|not a PyTorch checkpoint/);
+    const g = path.join(tmp, 'missing.pth');
+    await expectError(readCheckpoint(g), 'checkpoint.not-found', /not found/);
+  });
+});
