@@ -1,0 +1,791 @@
+/**
+ * Pixel operations on HWC images, following the numerics of the OpenCV and Pillow calls MMCV makes
+ * (fixed-point resampling weights, rounding and clipping), so a pipeline here produces the pixels
+ * an MMClassification pipeline produces, up to the last bit in most cases and within 1 elsewhere.
+ */
+import { MmclsError } from '../errors';
+import { Image, PixelArray, bgr2gray, bgr2grayPil, clipTrunc, isFloat, saturateRound, pyRound } from './image';
+import { Rng } from './rng';
+
+export type Interpolation = 'nearest' | 'bilinear' | 'bicubic' | 'area' | 'lanczos' | 'box' | 'hamming';
+export type Backend = 'cv2' | 'pillow';
+export const INTERPOLATIONS: readonly string[] = ['nearest', 'bilinear', 'bicubic', 'area', 'lanczos', 'box', 'hamming'];
+
+export function checkInterpolation(value: unknown, key = 'interpolation'): Interpolation {
+  if (typeof value !== 'string' || !INTERPOLATIONS.includes(value)) {
+    throw new MmclsError(`${key} must be one of 'nearest', 'bilinear', 'bicubic', 'area', 'lanczos', got ${JSON.stringify(value)}`, {
+      code: 'transform.bad-arg',
+    });
+  }
+  return value as Interpolation;
+}
+
+export function checkBackend(value: unknown, key = 'backend'): Backend {
+  if (value !== 'cv2' && value !== 'pillow') {
+    throw new MmclsError(`${key} must be 'cv2' or 'pillow', got ${JSON.stringify(value)}`, { code: 'transform.bad-arg' });
+  }
+  return value;
+}
+
+function newLike(img: Image, height: number, width: number, channels = img.channels): Image {
+  const n = height * width * channels;
+  return { data: isFloat(img) ? new Float32Array(n) : new Uint8Array(n), height, width, channels };
+}
+
+// ------------------------------------------------------------------ resize
+
+interface AxisTaps {
+  /** first source index per output position (taps are consecutive, clamped afterwards) */
+  index: Int32Array[];
+  weight: Float64Array[];
+}
+
+function cv2Linear(x: number): number[] {
+  return [1 - x, x];
+}
+function cv2Cubic(x: number): number[] {
+  const A = -0.75;
+  const c0 = ((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A;
+  const c1 = ((A + 2) * x - (A + 3)) * x * x + 1;
+  const c2 = ((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1;
+  return [c0, c1, c2, 1 - c0 - c1 - c2];
+}
+function cv2Lanczos4(x: number): number[] {
+  if (x < 1.1920929e-7) return [0, 0, 0, 1, 0, 0, 0, 0];
+  const out: number[] = [];
+  let sum = 0;
+  for (let i = 0; i < 8; i++) {
+    const d = x + 3 - i;
+    const y = d * Math.PI;
+    const v = (Math.sin(y) * Math.sin(y / 4)) / ((y * y) / 4);
+    out.push(v);
+    sum += v;
+  }
+  return out.map((v) => v / sum);
+}
+
+/** OpenCV's per-axis taps for `cv2.resize` (half-pixel centres, replicated borders). */
+function cv2Taps(src: number, dst: number, interp: 'bilinear' | 'bicubic' | 'lanczos' | 'area'): AxisTaps {
+  const scale = src / dst;
+  const inv = dst / src;
+  const ksize = interp === 'bicubic' ? 4 : interp === 'lanczos' ? 8 : 2;
+  const half = ksize / 2;
+  const index: Int32Array[] = [];
+  const weight: Float64Array[] = [];
+  for (let dx = 0; dx < dst; dx++) {
+    let sx: number;
+    let fx: number;
+    if (interp === 'area') {
+      sx = Math.floor(dx * scale);
+      fx = dx + 1 - (sx + 1) * inv;
+      fx = fx <= 0 ? 0 : fx - Math.floor(fx);
+    } else {
+      fx = Math.fround((dx + 0.5) * scale - 0.5);
+      sx = Math.floor(fx);
+      fx -= sx;
+    }
+    if (interp === 'bilinear' || interp === 'area') {
+      if (sx < 0) {
+        fx = 0;
+        sx = 0;
+      }
+      if (sx >= src - 1) {
+        fx = 0;
+        sx = src - 1;
+      }
+    }
+    const w = interp === 'bicubic' ? cv2Cubic(fx) : interp === 'lanczos' ? cv2Lanczos4(fx) : cv2Linear(fx);
+    const idx = new Int32Array(ksize);
+    for (let k = 0; k < ksize; k++) idx[k] = Math.min(src - 1, Math.max(0, sx - half + 1 + k));
+    index.push(idx);
+    weight.push(Float64Array.from(w));
+  }
+  return { index, weight };
+}
+
+/** OpenCV INTER_AREA when shrinking: exact box averaging over fractional pixel overlaps. */
+function cv2AreaTaps(src: number, dst: number): AxisTaps {
+  const scale = src / dst;
+  const index: Int32Array[] = [];
+  const weight: Float64Array[] = [];
+  for (let dx = 0; dx < dst; dx++) {
+    const fsx1 = dx * scale;
+    const fsx2 = fsx1 + scale;
+    const cellWidth = Math.min(scale, src - fsx1);
+    let sx1 = Math.ceil(fsx1);
+    let sx2 = Math.floor(fsx2);
+    sx2 = Math.min(sx2, src - 1);
+    sx1 = Math.min(sx1, sx2);
+    const idx: number[] = [];
+    const w: number[] = [];
+    if (sx1 - fsx1 > 1e-3) {
+      idx.push(sx1 - 1);
+      w.push((sx1 - fsx1) / cellWidth);
+    }
+    for (let sx = sx1; sx < sx2; sx++) {
+      idx.push(sx);
+      w.push(1 / cellWidth);
+    }
+    if (fsx2 - sx2 > 1e-3) {
+      idx.push(sx2);
+      w.push(Math.min(Math.min(fsx2 - sx2, 1), cellWidth) / cellWidth);
+    }
+    index.push(Int32Array.from(idx));
+    weight.push(Float64Array.from(w));
+  }
+  return { index, weight };
+}
+
+type PilFilter = { support: number; f: (x: number) => number };
+const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
+const PIL_FILTERS: Record<string, PilFilter> = {
+  box: { support: 0.5, f: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
+  bilinear: { support: 1, f: (x) => (x < 0 ? (x > -1 ? 1 + x : 0) : x < 1 ? 1 - x : 0) },
+  hamming: {
+    support: 1,
+    f: (x) => {
+      if (x < 0) x = -x;
+      if (x === 0) return 1;
+      if (x >= 1) return 0;
+      x *= Math.PI;
+      return (Math.sin(x) / x) * (0.54 + 0.46 * Math.cos(x));
+    },
+  },
+  bicubic: {
+    support: 2,
+    f: (x) => {
+      const a = -0.5;
+      if (x < 0) x = -x;
+      if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+      if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0;
+    },
+  },
+  lanczos: { support: 3, f: (x) => (x > -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+};
+
+/** Pillow's ImagingResample taps: the filter stretched by the shrink factor (antialiasing). */
+function pilTaps(src: number, dst: number, filter: PilFilter): AxisTaps {
+  const scale = src / dst;
+  const filterscale = Math.max(scale, 1);
+  const support = filter.support * filterscale;
+  const ss = 1 / filterscale;
+  const index: Int32Array[] = [];
+  const weight: Float64Array[] = [];
+  for (let xx = 0; xx < dst; xx++) {
+    const center = (xx + 0.5) * scale;
+    let xmin = Math.trunc(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    let xmax = Math.trunc(center + support + 0.5);
+    if (xmax > src) xmax = src;
+    const n = Math.max(0, xmax - xmin);
+    const idx = new Int32Array(n);
+    const w = new Float64Array(n);
+    let ww = 0;
+    for (let x = 0; x < n; x++) {
+      idx[x] = xmin + x;
+      w[x] = filter.f((x + xmin - center + 0.5) * ss);
+      ww += w[x];
+    }
+    if (ww !== 0) for (let x = 0; x < n; x++) w[x] /= ww;
+    index.push(idx);
+    weight.push(w);
+  }
+  return { index, weight };
+}
+
+/** One separable pass along x (horizontal) or y. `fixed` = Pillow 8-bit fixed point (22 bits). */
+function separablePass(img: Image, taps: AxisTaps, horizontal: boolean, pilFixed: boolean): Image {
+  const { height: h, width: w, channels: c } = img;
+  const oh = horizontal ? h : taps.index.length;
+  const ow = horizontal ? taps.index.length : w;
+  const out = newLike(img, oh, ow, c);
+  const src = img.data;
+  const dst = out.data;
+  const PB = 22;
+  const intW = pilFixed ? taps.weight.map((ws) => Int32Array.from(ws, (k) => (k < 0 ? Math.trunc(-0.5 + k * (1 << PB)) : Math.trunc(0.5 + k * (1 << PB))))) : undefined;
+  for (let y = 0; y < oh; y++) {
+    for (let x = 0; x < ow; x++) {
+      const t = horizontal ? x : y;
+      const idx = taps.index[t];
+      const o = (y * ow + x) * c;
+      for (let ch = 0; ch < c; ch++) {
+        if (intW) {
+          const ws = intW[t];
+          let acc = 1 << (PB - 1);
+          for (let k = 0; k < idx.length; k++) {
+            const si = horizontal ? (y * w + idx[k]) * c + ch : (idx[k] * w + x) * c + ch;
+            acc += src[si] * ws[k];
+          }
+          const v = Math.floor(acc / (1 << PB));
+          dst[o + ch] = v < 0 ? 0 : v > 255 ? 255 : v;
+        } else {
+          const ws = taps.weight[t];
+          let acc = 0;
+          for (let k = 0; k < idx.length; k++) {
+            const si = horizontal ? (y * w + idx[k]) * c + ch : (idx[k] * w + x) * c + ch;
+            acc += src[si] * ws[k];
+          }
+          dst[o + ch] = isFloat(img) ? acc : saturateRound(acc);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** OpenCV's two-pass resize with 11-bit fixed-point weights for 8-bit images. */
+function cv2Separable(img: Image, tx: AxisTaps, ty: AxisTaps, linear: boolean): Image {
+  const { width: w, channels: c } = img;
+  const ow = tx.index.length;
+  const oh = ty.index.length;
+  const out = newLike(img, oh, ow, c);
+  const src = img.data;
+  const dst = out.data;
+  const float = isFloat(img);
+  const SCALE = 2048;
+  const ixw = tx.weight.map((ws) => Int32Array.from(ws, (v) => saturateShort(v * SCALE)));
+  const iyw = ty.weight.map((ws) => Int32Array.from(ws, (v) => saturateShort(v * SCALE)));
+  // Horizontal pass for the source rows each output row needs, cached by source row.
+  const rowCache = new Map<number, Float64Array | Int32Array>();
+  const hrow = (sy: number): Float64Array | Int32Array => {
+    let r = rowCache.get(sy);
+    if (r) return r;
+    r = float ? new Float64Array(ow * c) : new Int32Array(ow * c);
+    for (let x = 0; x < ow; x++) {
+      const idx = tx.index[x];
+      for (let ch = 0; ch < c; ch++) {
+        let acc = 0;
+        if (float) {
+          const ws = tx.weight[x];
+          for (let k = 0; k < idx.length; k++) acc += src[(sy * w + idx[k]) * c + ch] * ws[k];
+        } else {
+          const ws = ixw[x];
+          for (let k = 0; k < idx.length; k++) acc += src[(sy * w + idx[k]) * c + ch] * ws[k];
+        }
+        r[x * c + ch] = acc;
+      }
+    }
+    rowCache.set(sy, r);
+    if (rowCache.size > 16) rowCache.delete(rowCache.keys().next().value as number);
+    return r;
+  };
+  for (let y = 0; y < oh; y++) {
+    const idx = ty.index[y];
+    const rows = Array.from(idx, (sy) => hrow(sy));
+    const o = y * ow * c;
+    if (float) {
+      const ws = ty.weight[y];
+      for (let i = 0; i < ow * c; i++) {
+        let acc = 0;
+        for (let k = 0; k < rows.length; k++) acc += rows[k][i] * ws[k];
+        dst[o + i] = acc;
+      }
+    } else if (linear) {
+      const b0 = iyw[y][0];
+      const b1 = iyw[y][1];
+      const r0 = rows[0];
+      const r1 = rows[1];
+      for (let i = 0; i < ow * c; i++) {
+        dst[o + i] = (((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2;
+      }
+    } else {
+      const ws = iyw[y];
+      for (let i = 0; i < ow * c; i++) {
+        let acc = 0;
+        for (let k = 0; k < rows.length; k++) acc += rows[k][i] * ws[k];
+        const v = Math.floor((acc + (1 << 21)) / (1 << 22));
+        dst[o + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return out;
+}
+
+function saturateShort(v: number): number {
+  const r = Math.round(v);
+  return r < -32768 ? -32768 : r > 32767 ? 32767 : r;
+}
+
+/**
+ * Resizes to `width` x `height`, as `mmcv.imresize(img, (width, height), interpolation, backend)`.
+ * cv2: nearest/bilinear/bicubic/area/lanczos with OpenCV's sampling; pillow: Pillow's antialiased
+ * filters (`area` is Pillow's box filter there).
+ */
+export function resize(img: Image, width: number, height: number, interpolation: Interpolation = 'bilinear', backend: Backend = 'cv2'): Image {
+  width = Math.round(width);
+  height = Math.round(height);
+  if (width <= 0 || height <= 0) throw new MmclsError(`cannot resize to ${width}x${height}`, { code: 'transform.bad-size' });
+  if (width === img.width && height === img.height) return { ...img, data: img.data.slice() };
+  if (img.width === 0 || img.height === 0) throw new MmclsError('cannot resize an empty image', { code: 'transform.bad-size' });
+  if (backend === 'pillow') {
+    if (interpolation === 'nearest') return nearest(img, width, height, true);
+    const filter = PIL_FILTERS[interpolation === 'area' ? 'box' : interpolation];
+    const fixed = !isFloat(img);
+    let out = img;
+    if (width !== img.width) out = separablePass(out, pilTaps(img.width, width, filter), true, fixed);
+    if (height !== img.height) out = separablePass(out, pilTaps(img.height, height, filter), false, fixed);
+    return out;
+  }
+  switch (interpolation) {
+    case 'nearest':
+      return nearest(img, width, height, false);
+    case 'area': {
+      const sx = img.width / width;
+      const sy = img.height / height;
+      if (sx >= 1 && sy >= 1) {
+        const tx = cv2AreaTaps(img.width, width);
+        const ty = cv2AreaTaps(img.height, height);
+        return areaResize(img, tx, ty);
+      }
+      return cv2Separable(img, cv2Taps(img.width, width, 'area'), cv2Taps(img.height, height, 'area'), true);
+    }
+    case 'bicubic':
+    case 'lanczos':
+      return cv2Separable(img, cv2Taps(img.width, width, interpolation), cv2Taps(img.height, height, interpolation), false);
+    default:
+      return cv2Separable(img, cv2Taps(img.width, width, 'bilinear'), cv2Taps(img.height, height, 'bilinear'), true);
+  }
+}
+
+function areaResize(img: Image, tx: AxisTaps, ty: AxisTaps): Image {
+  const { width: w, channels: c } = img;
+  const ow = tx.index.length;
+  const oh = ty.index.length;
+  const out = newLike(img, oh, ow, c);
+  const float = isFloat(img);
+  const row = new Float64Array(ow * c);
+  for (let y = 0; y < oh; y++) {
+    const o = y * ow * c;
+    const acc = new Float64Array(ow * c);
+    for (let k = 0; k < ty.index[y].length; k++) {
+      const sy = ty.index[y][k];
+      const wy = ty.weight[y][k];
+      for (let x = 0; x < ow; x++) {
+        for (let ch = 0; ch < c; ch++) {
+          let s = 0;
+          for (let j = 0; j < tx.index[x].length; j++) s += img.data[(sy * w + tx.index[x][j]) * c + ch] * tx.weight[x][j];
+          row[x * c + ch] = s;
+        }
+      }
+      for (let i = 0; i < ow * c; i++) acc[i] += row[i] * wy;
+    }
+    for (let i = 0; i < ow * c; i++) out.data[o + i] = float ? acc[i] : saturateRound(acc[i]);
+  }
+  return out;
+}
+
+function nearest(img: Image, width: number, height: number, pillow: boolean): Image {
+  const out = newLike(img, height, width);
+  const c = img.channels;
+  const sxOf = (dx: number, src: number, dst: number) =>
+    Math.min(src - 1, pillow ? Math.floor((dx + 0.5) * (src / dst)) : Math.floor(dx * (src / dst)));
+  const xs = Int32Array.from({ length: width }, (_, x) => sxOf(x, img.width, width));
+  for (let y = 0; y < height; y++) {
+    const sy = sxOf(y, img.height, height);
+    for (let x = 0; x < width; x++) {
+      const si = (sy * img.width + xs[x]) * c;
+      const di = (y * width + x) * c;
+      for (let ch = 0; ch < c; ch++) out.data[di + ch] = img.data[si + ch];
+    }
+  }
+  return out;
+}
+
+/** `mmcv.rescale_size`: the size after scaling (w, h) to fit in `scale` (long, short edges in any order) keeping the ratio. */
+export function rescaleSize(w: number, h: number, scale: number | [number, number]): { size: [number, number]; factor: number } {
+  let factor: number;
+  if (typeof scale === 'number') {
+    factor = scale;
+  } else {
+    const maxLong = Math.max(...scale);
+    const maxShort = Math.min(...scale);
+    factor = Math.min(maxLong / Math.max(h, w), maxShort / Math.min(h, w));
+  }
+  return { size: [Math.trunc(w * factor + 0.5), Math.trunc(h * factor + 0.5)], factor };
+}
+
+// ------------------------------------------------------------------ crop, pad, flip
+
+/** `mmcv.imcrop` with one box (x1, y1, x2, y2), inclusive, truncated to integers and clipped to the image. */
+export function crop(img: Image, x1: number, y1: number, x2: number, y2: number): Image {
+  const cx1 = Math.max(0, Math.min(img.width - 1, Math.trunc(x1)));
+  const cy1 = Math.max(0, Math.min(img.height - 1, Math.trunc(y1)));
+  const cx2 = Math.max(0, Math.min(img.width - 1, Math.trunc(x2)));
+  const cy2 = Math.max(0, Math.min(img.height - 1, Math.trunc(y2)));
+  const w = Math.max(0, cx2 - cx1 + 1);
+  const h = Math.max(0, cy2 - cy1 + 1);
+  const out = newLike(img, h, w);
+  const c = img.channels;
+  for (let y = 0; y < h; y++) {
+    const s = ((cy1 + y) * img.width + cx1) * c;
+    out.data.set(img.data.subarray(s, s + w * c), y * w * c);
+  }
+  return out;
+}
+
+export type PaddingMode = 'constant' | 'edge' | 'reflect' | 'symmetric';
+
+function borderIndex(i: number, n: number, mode: PaddingMode): number {
+  if (i >= 0 && i < n) return i;
+  if (mode === 'edge') return i < 0 ? 0 : n - 1;
+  if (n === 1) return 0;
+  if (mode === 'reflect') {
+    const period = 2 * (n - 1);
+    let j = ((i % period) + period) % period;
+    if (j >= n) j = period - j;
+    return j;
+  }
+  // symmetric
+  const period = 2 * n;
+  let j = ((i % period) + period) % period;
+  if (j >= n) j = period - 1 - j;
+  return j;
+}
+
+/**
+ * `mmcv.impad(img, padding=(left, top, right, bottom), pad_val, padding_mode)`. `padVal` is one value
+ * or one per channel.
+ */
+export function pad(img: Image, left: number, top: number, right: number, bottom: number, padVal: number | number[] = 0, mode: PaddingMode = 'constant'): Image {
+  const oh = img.height + top + bottom;
+  const ow = img.width + left + right;
+  const out = newLike(img, oh, ow);
+  const c = img.channels;
+  const vals = Array.isArray(padVal) ? padVal : Array(c).fill(padVal);
+  if (Array.isArray(padVal) && padVal.length !== c) {
+    throw new MmclsError(`pad_val has ${padVal.length} values but the image has ${c} channels`, { code: 'transform.bad-arg' });
+  }
+  for (let y = 0; y < oh; y++) {
+    const sy = y - top;
+    for (let x = 0; x < ow; x++) {
+      const sx = x - left;
+      const o = (y * ow + x) * c;
+      const inside = sy >= 0 && sy < img.height && sx >= 0 && sx < img.width;
+      if (!inside && mode === 'constant') {
+        for (let ch = 0; ch < c; ch++) out.data[o + ch] = vals[ch];
+        continue;
+      }
+      const s = (borderIndex(sy, img.height, mode) * img.width + borderIndex(sx, img.width, mode)) * c;
+      for (let ch = 0; ch < c; ch++) out.data[o + ch] = img.data[s + ch];
+    }
+  }
+  return out;
+}
+
+export type FlipDirection = 'horizontal' | 'vertical' | 'diagonal';
+
+export function flip(img: Image, direction: FlipDirection): Image {
+  const out = newLike(img, img.height, img.width);
+  const { height: h, width: w, channels: c } = img;
+  for (let y = 0; y < h; y++) {
+    const sy = direction === 'horizontal' ? y : h - 1 - y;
+    for (let x = 0; x < w; x++) {
+      const sx = direction === 'vertical' ? x : w - 1 - x;
+      const s = (sy * w + sx) * c;
+      const d = (y * w + x) * c;
+      for (let ch = 0; ch < c; ch++) out.data[d + ch] = img.data[s + ch];
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ affine warps
+
+/**
+ * `cv2.warpAffine(img, M, (width, height), flags=interp, borderValue)`: dst(x, y) = src(M^-1 (x, y)).
+ * Sample positions are quantised to 1/32 pixel as OpenCV does.
+ */
+export function warpAffine(img: Image, M: number[], width: number, height: number, interpolation: Interpolation, borderValue: number | number[]): Image {
+  const [a, b, cx, d, e, fy] = M;
+  const det = a * e - b * d;
+  if (det === 0) throw new Error('singular affine matrix');
+  // inverse
+  const ia = e / det;
+  const ib = -b / det;
+  const id = -d / det;
+  const ie = a / det;
+  const ic = -(ia * cx + ib * fy);
+  const iff = -(id * cx + ie * fy);
+  const out = newLike(img, height, width);
+  const ch = img.channels;
+  const border = Array.isArray(borderValue) ? borderValue : Array(ch).fill(borderValue);
+  const float = isFloat(img);
+  const at = (sx: number, sy: number, k: number) =>
+    sx >= 0 && sy >= 0 && sx < img.width && sy < img.height ? img.data[(sy * img.width + sx) * ch + k] : border[k] ?? 0;
+  const mode = interpolation === 'nearest' ? 'nearest' : interpolation === 'bicubic' || interpolation === 'lanczos' ? 'bicubic' : 'bilinear';
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const X = ia * x + ib * y + ic;
+      const Y = id * x + ie * y + iff;
+      const o = (y * width + x) * ch;
+      if (mode === 'nearest') {
+        const sx = Math.floor(X + 0.5);
+        const sy = Math.floor(Y + 0.5);
+        for (let k = 0; k < ch; k++) out.data[o + k] = at(sx, sy, k);
+        continue;
+      }
+      const qx = Math.round(X * 32) / 32;
+      const qy = Math.round(Y * 32) / 32;
+      const x0 = Math.floor(qx);
+      const y0 = Math.floor(qy);
+      const fx = qx - x0;
+      const fy2 = qy - y0;
+      if (mode === 'bilinear') {
+        for (let k = 0; k < ch; k++) {
+          const v = (at(x0, y0, k) * (1 - fx) + at(x0 + 1, y0, k) * fx) * (1 - fy2) + (at(x0, y0 + 1, k) * (1 - fx) + at(x0 + 1, y0 + 1, k) * fx) * fy2;
+          out.data[o + k] = float ? v : saturateRound(v);
+        }
+      } else {
+        const wx = cv2Cubic(fx);
+        const wy = cv2Cubic(fy2);
+        for (let k = 0; k < ch; k++) {
+          let v = 0;
+          for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) v += at(x0 - 1 + i, y0 - 1 + j, k) * wx[i] * wy[j];
+          out.data[o + k] = float ? v : saturateRound(v);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** `mmcv.imrotate`: positive angles turn clockwise, about the image centre ((w-1)/2, (h-1)/2) unless given. */
+export function rotate(img: Image, angle: number, opts: { center?: [number, number]; scale?: number; borderValue?: number | number[]; interpolation?: Interpolation } = {}): Image {
+  const [cx, cy] = opts.center ?? [(img.width - 1) * 0.5, (img.height - 1) * 0.5];
+  const scale = opts.scale ?? 1;
+  // cv2.getRotationMatrix2D(center, -angle, scale)
+  const rad = (-angle * Math.PI) / 180;
+  const alpha = scale * Math.cos(rad);
+  const beta = scale * Math.sin(rad);
+  const M = [alpha, beta, (1 - alpha) * cx - beta * cy, -beta, alpha, beta * cx + (1 - alpha) * cy];
+  return warpAffine(img, M, img.width, img.height, opts.interpolation ?? 'bilinear', opts.borderValue ?? 0);
+}
+
+/** `mmcv.imshear`: horizontal [[1, m, 0], [0, 1, 0]] or vertical [[1, 0, 0], [m, 1, 0]]. */
+export function shear(img: Image, magnitude: number, direction: 'horizontal' | 'vertical', borderValue: number | number[], interpolation: Interpolation): Image {
+  const M = direction === 'horizontal' ? [1, magnitude, 0, 0, 1, 0] : [1, 0, 0, magnitude, 1, 0];
+  return warpAffine(img, M, img.width, img.height, interpolation, borderValue);
+}
+
+/** `mmcv.imtranslate`: moves the image by `offset` pixels (right or down for positive offsets). */
+export function translate(img: Image, offset: number, direction: 'horizontal' | 'vertical', borderValue: number | number[], interpolation: Interpolation): Image {
+  const M = direction === 'horizontal' ? [1, 0, offset, 0, 1, 0] : [1, 0, 0, 0, 1, offset];
+  return warpAffine(img, M, img.width, img.height, interpolation, borderValue);
+}
+
+// ------------------------------------------------------------------ photometric
+
+function mapPixels(img: Image, f: (v: number, i: number) => number): Image {
+  const out = newLike(img, img.height, img.width);
+  for (let i = 0; i < img.data.length; i++) out.data[i] = f(img.data[i], i);
+  return out;
+}
+
+/** Blend with a degenerate image as `cv2.addWeighted(img, factor, deg, 1 - factor, 0)` on float32, then clip and truncate. */
+function blendCv2(img: Image, degenerate: (i: number) => number, factor: number): Image {
+  const float = isFloat(img);
+  return mapPixels(img, (v, i) => {
+    const r = Math.fround(Math.fround(v * factor) + Math.fround(degenerate(i) * (1 - factor)));
+    return float ? Math.min(255, Math.max(0, r)) : clipTrunc(r);
+  });
+}
+
+/** Pillow's Image.blend(degenerate, img, factor) on 8-bit data: truncation, clipping when extrapolating. */
+function blendPil(img: Image, degenerate: (i: number) => number, factor: number): Image {
+  return mapPixels(img, (v, i) => {
+    const d = degenerate(i);
+    return clipTrunc(Math.fround(d + factor * (v - d)));
+  });
+}
+
+export function adjustBrightness(img: Image, factor: number, backend: Backend = 'cv2'): Image {
+  return backend === 'pillow' && !isFloat(img) ? blendPil(img, () => 0, factor) : blendCv2(img, () => 0, factor);
+}
+
+export function adjustContrast(img: Image, factor: number, backend: Backend = 'cv2'): Image {
+  const c = img.channels;
+  if (backend === 'pillow' && !isFloat(img)) {
+    const gray = c === 1 ? img : bgr2grayPil(img);
+    let sum = 0;
+    for (const v of gray.data) sum += v;
+    const mean = Math.trunc(sum / gray.data.length + 0.5);
+    return blendPil(img, () => mean, factor);
+  }
+  const gray = c === 1 ? img : bgr2gray(img);
+  let sum = 0;
+  for (const v of gray.data) sum += v;
+  const mean = pyRound(sum / gray.data.length);
+  return blendCv2(img, () => mean, factor);
+}
+
+/** `mmcv.adjust_color`: blend with the gray image (saturation). */
+export function adjustColor(img: Image, alpha: number, backend: Backend = 'cv2'): Image {
+  const c = img.channels;
+  if (c === 1) return { ...img, data: img.data.slice() };
+  if (backend === 'pillow' && !isFloat(img)) {
+    const gray = bgr2grayPil(img);
+    return blendPil(img, (i) => gray.data[Math.floor(i / c)], alpha);
+  }
+  const gray = bgr2gray(img);
+  const beta = 1 - alpha;
+  const float = isFloat(img);
+  // cv2.addWeighted on uint8 inputs rounds (saturate_cast)
+  return mapPixels(img, (v, i) => {
+    const r = v * alpha + gray.data[Math.floor(i / c)] * beta;
+    return float ? Math.min(255, Math.max(0, r)) : saturateRound(r);
+  });
+}
+
+/** `mmcv.adjust_hue`: rotates hue by `hueFactor` of a turn, in the 8-bit HSV space (hue 0-255). `img` is BGR. */
+export function adjustHue(img: Image, hueFactor: number): Image {
+  if (!(hueFactor >= -0.5 && hueFactor <= 0.5)) throw new MmclsError(`hue_factor ${hueFactor} is not in [-0.5, 0.5]`, { code: 'transform.bad-arg' });
+  if (img.channels < 3) return { ...img, data: img.data.slice() };
+  const shift = ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
+  const out = newLike(img, img.height, img.width);
+  const c = img.channels;
+  for (let i = 0; i < img.height * img.width; i++) {
+    const o = i * c;
+    const b = img.data[o] / 255;
+    const g = img.data[o + 1] / 255;
+    const r = img.data[o + 2] / 255;
+    const max = Math.max(r, g, b);
+    const min = Math.min(r, g, b);
+    const v = max;
+    const s = max === 0 ? 0 : (max - min) / max;
+    let h = 0;
+    if (max !== min) {
+      if (max === r) h = (g - b) / (max - min);
+      else if (max === g) h = 2 + (b - r) / (max - min);
+      else h = 4 + (r - g) / (max - min);
+      h /= 6;
+      if (h < 0) h += 1;
+    }
+    let hq = Math.round(h * 256) % 256;
+    hq = (hq + shift) % 256;
+    const sq = Math.round(s * 255) / 255;
+    const nh = (hq / 256) * 6;
+    const k = Math.floor(nh);
+    const f = nh - k;
+    const p = v * (1 - sq);
+    const q = v * (1 - sq * f);
+    const t = v * (1 - sq * (1 - f));
+    const [rr, gg, bb] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][k % 6];
+    out.data[o] = saturateRound(bb * 255);
+    out.data[o + 1] = saturateRound(gg * 255);
+    out.data[o + 2] = saturateRound(rr * 255);
+    for (let j = 3; j < c; j++) out.data[o + j] = img.data[o + j];
+  }
+  return out;
+}
+
+/** `mmcv.adjust_sharpness`: blend with Pillow's SMOOTH-filtered image ([[1,1,1],[1,5,1],[1,1,1]] / 13). */
+export function adjustSharpness(img: Image, factor: number): Image {
+  const { height: h, width: w, channels: c } = img;
+  const smooth = newLike(img, h, w);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      for (let k = 0; k < c; k++) {
+        let s = 0;
+        for (let dy = -1; dy <= 1; dy++) {
+          const sy = borderIndex(y + dy, h, 'reflect');
+          for (let dx = -1; dx <= 1; dx++) {
+            const sx = borderIndex(x + dx, w, 'reflect');
+            s += img.data[(sy * w + sx) * c + k] * (dx === 0 && dy === 0 ? 5 : 1);
+          }
+        }
+        const v = s / 13;
+        smooth.data[(y * w + x) * c + k] = isFloat(img) ? v : saturateRound(v);
+      }
+    }
+  }
+  return blendCv2(img, (i) => smooth.data[i], factor);
+}
+
+function histogram(img: Image, ch: number): number[] {
+  const hist = new Array(256).fill(0);
+  for (let i = ch; i < img.data.length; i += img.channels) hist[Math.min(255, Math.max(0, Math.floor(img.data[i])))]++;
+  return hist;
+}
+
+/** `mmcv.auto_contrast(img, cutoff)`: stretches each channel to [0, 255] after cutting `cutoff` percent at each end. */
+export function autoContrast(img: Image, cutoff: number | [number, number] = 0): Image {
+  const [cl, ch] = typeof cutoff === 'number' ? [cutoff, cutoff] : cutoff;
+  const out = newLike(img, img.height, img.width);
+  out.data.set(img.data);
+  for (let c = 0; c < img.channels; c++) {
+    const histo = histogram(img, c);
+    const cum: number[] = [];
+    let acc = 0;
+    for (const v of histo) cum.push((acc += v));
+    const total = cum[255];
+    const cutLow = Math.floor((total * cl) / 100);
+    const cutHigh = total - Math.floor((total * ch) / 100);
+    const clipped = cum.map((v) => Math.min(Math.max(v, cutLow), cutHigh) - cutLow);
+    const h2 = clipped.map((v, i) => (i === 0 ? v : v - clipped[i - 1]));
+    const nz = h2.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
+    if (!nz.length) continue;
+    const low = nz[0];
+    const high = nz[nz.length - 1];
+    if (low >= high) continue;
+    const scale = 255 / (high - low);
+    const offset = -low * scale;
+    for (let i = c; i < img.data.length; i += img.channels) {
+      const v = Math.min(255, Math.max(0, Math.floor(img.data[i]) * scale + offset));
+      out.data[i] = isFloat(img) ? v : Math.trunc(v);
+    }
+  }
+  return out;
+}
+
+/** `mmcv.imequalize`: per-channel histogram equalisation (Pillow's ImageOps.equalize algorithm). */
+export function equalize(img: Image): Image {
+  const out = newLike(img, img.height, img.width);
+  out.data.set(img.data);
+  for (let c = 0; c < img.channels; c++) {
+    const histo = histogram(img, c);
+    const nonzero = histo.filter((v) => v > 0);
+    const last = nonzero.length ? nonzero[nonzero.length - 1] : 0;
+    const step = Math.floor((nonzero.reduce((a, b) => a + b, 0) - last) / 255);
+    if (!step) continue;
+    const lut = new Array(256);
+    let cum = 0;
+    lut[0] = 0;
+    for (let i = 0; i < 255; i++) {
+      cum += histo[i];
+      lut[i + 1] = Math.min(255, Math.floor((cum + Math.floor(step / 2)) / step));
+    }
+    for (let i = c; i < img.data.length; i += img.channels) out.data[i] = lut[Math.min(255, Math.max(0, Math.floor(img.data[i])))];
+  }
+  return out;
+}
+
+export function invert(img: Image): Image {
+  return mapPixels(img, (v) => 255 - v);
+}
+
+export function solarize(img: Image, thr = 128): Image {
+  return mapPixels(img, (v) => (v < thr ? v : 255 - v));
+}
+
+export function posterize(img: Image, bits: number): Image {
+  const shift = 8 - bits;
+  return mapPixels(img, (v) => (shift >= 8 ? 0 : ((Math.trunc(v) >> shift) << shift)));
+}
+
+/** `mmcv.cutout`: fills a `shape` (h, w) box at a random centre with `padVal`. */
+export function cutout(img: Image, shape: number | [number, number], padVal: number | number[], rng: Rng): Image {
+  const [ch, cw] = typeof shape === 'number' ? [shape, shape] : shape;
+  const { height: h, width: w, channels: c } = img;
+  // np.random.uniform(img_h) draws from [1, img_h) (low=img_h, high=1.0)
+  const y0 = rng.uniform(h, 1);
+  const x0 = rng.uniform(w, 1);
+  const y1 = Math.trunc(Math.max(0, y0 - ch / 2));
+  const x1 = Math.trunc(Math.max(0, x0 - cw / 2));
+  const y2 = Math.min(h, y1 + ch);
+  const x2 = Math.min(w, x1 + cw);
+  const vals = Array.isArray(padVal) ? padVal : Array(c).fill(padVal);
+  const out = { ...img, data: img.data.slice() as PixelArray };
+  for (let y = y1; y < y2; y++) for (let x = x1; x < x2; x++) for (let k = 0; k < c; k++) out.data[(y * w + x) * c + k] = vals[k] ?? vals[0];
+  return out;
+}

@@ -1,0 +1,1 @@
+export { ClsDataSample, ClsDataSampleData, LabelData, LabelValue, formatLabel } from './cls_data_sample';
