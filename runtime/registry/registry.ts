@@ -1,4 +1,8 @@
-import { MmclsError } from '../errors';
+import { MmclsError, SourceLocation } from '../errors';
+import { ArgProblem, checkArgs } from './check';
+import { findComponent, KNOWN_SCOPES, loadSchema, notImplemented, splitScope } from './schema';
+import type { ComponentSchema, RegistrySchema } from './schema-types';
+import { suggest } from './suggest';
 
 /** A config dict as the config engine produces it: plain objects, arrays, numbers, strings, booleans, null. */
 export type ConfigDict = { [key: string]: unknown };
@@ -10,15 +14,80 @@ export type ConfigDict = { [key: string]: unknown };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ComponentClass<T = unknown> = new (options: any) => T;
 
+export interface RegistryOptions {
+  /**
+   * The schema that `build()` checks arguments against. Default: the generated one
+   * (dist/runtime/registry/schema.json), loaded on the first build. `null`: never check.
+   */
+  schema?: RegistrySchema | null | (() => RegistrySchema | undefined);
+}
+
+export interface BuildOptions {
+  /** Key path of the dict in the whole config (`model.backbone`), named in errors. */
+  path?: string;
+  /** Maps a key path to where the config wrote it, so errors point into the config file. */
+  locate?: (keyPath: string) => SourceLocation | undefined;
+  /** False skips the argument checks (the type is still resolved). Default true. */
+  check?: boolean;
+}
+
+/** Thrown by `build()` for bad arguments: `problems` lists each one (the message lists them too). */
+export class RegistryArgumentError extends MmclsError {
+  constructor(
+    message: string,
+    readonly registry: string,
+    readonly type: string,
+    readonly keyPath: string | undefined,
+    readonly problems: ArgProblem[],
+    location?: SourceLocation,
+  ) {
+    super(message, { code: problems[0]?.code ?? 'registry.bad-value', location });
+    this.name = 'MmclsError';
+  }
+}
+
+interface BuildFrame {
+  path?: string;
+  args: ConfigDict;
+  locate?: BuildOptions['locate'];
+}
+
+// Components being constructed, innermost last: a nested `REGISTRY.build(options.x)` inside a
+// constructor finds its key path (`model.backbone`) by looking for its dict among the parent's args.
+const buildStack: BuildFrame[] = [];
+
+function nestedPath(cfg: unknown): { path?: string; locate?: BuildOptions['locate'] } {
+  const top = buildStack[buildStack.length - 1];
+  if (!top) return {};
+  for (const [key, value] of Object.entries(top.args)) {
+    const base = top.path ? `${top.path}.${key}` : key;
+    if (value === cfg) return { path: base, locate: top.locate };
+    if (Array.isArray(value)) {
+      const i = value.indexOf(cfg);
+      if (i >= 0) return { path: `${base}[${i}]`, locate: top.locate };
+    }
+  }
+  return { locate: top.locate };
+}
+
+const MAX_LISTED = 40;
+
 /**
  * A registry maps `type` strings of config dicts to classes, as MMEngine's Registry does.
  * Register with the decorator `@MODELS.registerModule()` (name = class name) or
- * `@MODELS.registerModule('OtherName')`.
+ * `@MODELS.registerModule('OtherName')`. `build()` checks the arguments against the generated
+ * schema (runtime/registry/README.md).
  */
 export class Registry<T = unknown> {
   private readonly modules = new Map<string, ComponentClass<T>>();
+  private readonly schemaOption: RegistryOptions['schema'];
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    options: RegistryOptions = {},
+  ) {
+    this.schemaOption = options.schema;
+  }
 
   /** Class decorator. The schema generator looks for exactly this call on registered classes. */
   registerModule(name?: string) {
@@ -38,44 +107,129 @@ export class Registry<T = unknown> {
     this.modules.set(key, cls);
   }
 
+  /** The class registered as `type`; a scope prefix (`mmcls.ResNet`) is allowed. */
   get(type: string): ComponentClass<T> | undefined {
-    return this.modules.get(type);
+    return this.modules.get(type) ?? this.modules.get(splitScope(type).name);
   }
 
   has(type: string): boolean {
-    return this.modules.has(type);
+    return this.get(type) !== undefined;
   }
 
   keys(): string[] {
     return [...this.modules.keys()];
   }
 
+  /** The name `cls` is registered under (the first, when it has aliases). */
+  nameOf(cls: unknown): string | undefined {
+    for (const [k, v] of this.modules) if (v === cls) return k;
+    return undefined;
+  }
+
+  /** The schema entry for a type of this registry, when the schema has it. */
+  schemaOf(type: string): ComponentSchema | undefined {
+    const schema = this.schema();
+    return schema ? findComponent(this.name, type, schema) : undefined;
+  }
+
+  private schema(): RegistrySchema | undefined {
+    const s = this.schemaOption;
+    if (s === null) return undefined;
+    if (s === undefined) return loadSchema();
+    return typeof s === 'function' ? s() : s;
+  }
+
   /**
    * Builds `cfg` (`{type: 'X', ...args}`): the class registered as `X`, constructed with the other
-   * keys. `defaults` fill keys that `cfg` does not set (MMEngine's `default_args`).
+   * keys. `defaults` fill keys that `cfg` does not set (MMEngine's `default_args`). The arguments
+   * are checked against the schema first: unknown, missing and ill-typed arguments throw
+   * `MmclsError` (`registry.unknown-arg`, `registry.missing-arg`, `registry.bad-value`), an unknown
+   * type `registry.unknown-type`. Classes registered at run time but absent from the schema (user
+   * plugins) are built unchecked.
    */
-  build<R = T>(cfg: unknown, defaults?: ConfigDict): R {
+  build<R = T>(cfg: unknown, defaults?: ConfigDict, options: BuildOptions = {}): R {
+    const inherited = options.path === undefined ? nestedPath(cfg) : {};
+    const keyPath = options.path ?? inherited.path;
+    const locate = options.locate ?? inherited.locate;
+    const where = keyPath ? ` at ${keyPath}` : '';
+    const locationOf = (p?: string): SourceLocation | undefined => (p && locate ? locate(p) : undefined);
     if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) {
-      throw new MmclsError(`${this.name}: expected a dict with a "type" key, got ${JSON.stringify(cfg)}`, {
+      throw new MmclsError(`${this.name}${where}: expected a dict with a "type" key, got ${JSON.stringify(cfg)}`, {
         code: 'registry.not-a-dict',
+        location: locationOf(keyPath),
       });
     }
-    const { type, ...args } = { ...(defaults ?? {}), ...(cfg as ConfigDict) };
+    const { type, _scope_: scopeKey, ...args } = { ...(defaults ?? {}), ...(cfg as ConfigDict) };
+    let cls: ComponentClass<R> | undefined;
+    let typeName: string;
     if (typeof type === 'function') {
-      return new (type as ComponentClass<R>)(args);
-    }
-    if (typeof type !== 'string') {
-      throw new MmclsError(`${this.name}: the dict has no "type" string: ${JSON.stringify(cfg)}`, {
+      cls = type as ComponentClass<R>;
+      typeName = this.nameOf(type) ?? (type as { name: string }).name;
+    } else if (typeof type === 'string') {
+      const { scope, name } = splitScope(type);
+      const wanted = typeof scopeKey === 'string' && !scope ? scopeKey : scope;
+      if (wanted !== undefined && !(KNOWN_SCOPES as readonly string[]).includes(wanted)) {
+        throw new MmclsError(
+          `${this.name}${where}: the scope "${wanted}" of type "${type}" is not available; this runtime holds the ` +
+            `types of ${KNOWN_SCOPES.join(', ')}. Write the type without "${wanted}.".`,
+          { code: 'registry.unknown-scope', location: locationOf(keyPath ? `${keyPath}.type` : undefined) },
+        );
+      }
+      typeName = name;
+      cls = this.modules.get(type) as ComponentClass<R> | undefined;
+      cls ??= this.modules.get(name) as ComponentClass<R> | undefined;
+      if (!cls) throw this.unknownType(type, name, where, locationOf(keyPath ? `${keyPath}.type` : undefined));
+    } else {
+      throw new MmclsError(`${this.name}${where}: the dict has no "type" string: ${JSON.stringify(cfg)}`, {
         code: 'registry.no-type',
+        location: locationOf(keyPath),
       });
     }
-    const cls = this.modules.get(type);
-    if (!cls) {
-      throw new MmclsError(
-        `${type} is not in the ${this.name} registry. Known types: ${this.keys().sort().join(', ')}`,
-        { code: 'registry.unknown-type' },
-      );
+    if (options.check !== false) this.checkArguments(typeName, cls, args, keyPath, locationOf);
+    buildStack.push({ path: keyPath, args, locate });
+    try {
+      return new cls(args);
+    } finally {
+      buildStack.pop();
     }
-    return new (cls as unknown as ComponentClass<R>)(args);
+  }
+
+  private checkArguments(
+    typeName: string,
+    cls: unknown,
+    args: ConfigDict,
+    keyPath: string | undefined,
+    locationOf: (p?: string) => SourceLocation | undefined,
+  ): void {
+    const comp = this.schemaOf(typeName);
+    // A class that merely shares the name with a schema entry (a plugin, a test double) is not checked.
+    const clsName = (cls as { name?: string }).name;
+    if (!comp || (clsName && clsName !== comp.className)) return;
+    const problems = checkArgs(comp, args, keyPath);
+    if (!problems.length) return;
+    const head = `${comp.type} (${this.name})${keyPath ? ` at ${keyPath}` : ''}`;
+    const message =
+      problems.length === 1
+        ? `${head}: ${problems[0].message}`
+        : `${head}: ${problems.length} problems:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`;
+    const location = locationOf(keyPath ? problems[0].path : undefined);
+    throw new RegistryArgumentError(message, this.name, comp.type, keyPath, problems, location);
+  }
+
+  private unknownType(type: string, name: string, where: string, location?: SourceLocation): MmclsError {
+    const keys = this.keys().sort();
+    const near = suggest(name, keys);
+    const theirs = notImplemented(this.name, name, this.schema());
+    let msg = `"${type}" is not a type in the ${this.name} registry${where}.`;
+    if (theirs) {
+      msg += ` MMClassification has ${theirs.type}${theirs.category ? ` (${theirs.category})` : ''}, but mmcls does not implement it yet.`;
+    }
+    if (near) msg += ` Did you mean "${near}"?`;
+    if (!keys.length) msg += ` The registry is empty: is the module that registers its types imported?`;
+    else {
+      const listed = keys.slice(0, MAX_LISTED).join(', ');
+      msg += ` Known types: ${listed}${keys.length > MAX_LISTED ? `, and ${keys.length - MAX_LISTED} more` : ''}.`;
+    }
+    return new MmclsError(msg, { code: 'registry.unknown-type', location });
   }
 }
