@@ -1,6 +1,6 @@
 import { MmclsError, SourceLocation } from '../errors';
 import { ArgProblem, checkArgs } from './check';
-import { findComponent, KNOWN_SCOPES, loadSchema, notImplemented, splitScope } from './schema';
+import { findComponent, isStale, KNOWN_SCOPES, loadSchema, notImplemented, splitScope } from './schema';
 import type { ComponentSchema, RegistrySchema } from './schema-types';
 import { suggest } from './suggest';
 
@@ -205,6 +205,7 @@ export class Registry<T = unknown> {
     // A class that merely shares the name with a schema entry (a plugin, a test double) is not checked.
     const clsName = (cls as { name?: string }).name;
     if (!comp || (clsName && clsName !== comp.className)) return;
+    if (this.schemaOption === undefined && isStale(comp)) return;
     const problems = checkArgs(comp, args, keyPath);
     if (!problems.length) return;
     const head = `${comp.type} (${this.name})${keyPath ? ` at ${keyPath}` : ''}`;

@@ -53,6 +53,34 @@ export function loadedSchemaFile(): string | undefined {
   return cachedFrom;
 }
 
+const mtimes = new Map<string, number>();
+
+function mtimeOf(file: string): number {
+  let t = mtimes.get(file);
+  if (t === undefined) {
+    try {
+      t = fs.statSync(file).mtimeMs;
+    } catch {
+      t = -1;
+    }
+    mtimes.set(file, t);
+  }
+  return t;
+}
+
+/**
+ * True when the component's source file changed after the generated schema was written (someone
+ * edited it and ran the sources without `npm run build`): its entry may be out of date, so
+ * `build()` does not check against it. Always false for a schema given with `useSchema`.
+ */
+export function isStale(comp: ComponentSchema): boolean {
+  if (!cachedFrom) return false;
+  // dist/runtime/registry/schema.json -> the repository root three folders up.
+  const root = path.resolve(path.dirname(cachedFrom), '..', '..', '..');
+  const src = mtimeOf(path.join(root, comp.location.file));
+  return src > mtimeOf(cachedFrom);
+}
+
 /** Replaces the schema that `loadSchema()` returns (a language server holding a fresher one, tests); `undefined` forgets it. */
 export function useSchema(schema: RegistrySchema | undefined): void {
   cached = schema;
