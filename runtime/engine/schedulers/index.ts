@@ -1,0 +1,4 @@
+export * from './param_scheduler';
+export * from './lr_momentum';
+export * from './build';
+export * from './simulate';
