@@ -4,44 +4,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { zipSync } from 'fflate';
 import { readCheckpoint, readPth, toNumbers, TensorData, StateObject } from '../../../runtime/engine/checkpoint';
+import { FIX, assertTensor, expected } from './expected';
 import { MmclsError } from '../../../runtime/errors';
 
-const FIX = path.join(__dirname, '..', '..', 'fixtures', 'checkpoint');
-
-/** Written by make_fixtures.py from the tensors PyTorch itself holds. */
-interface ExpectedTensor {
-  dtype: string;
-  shape: number[];
-  sum: number | string;
-  first: Array<number | string>;
-}
-const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as {
-  marker: string;
-  state_dict: Record<string, ExpectedTensor>;
-  optimizer: { momentum_buffer_0: ExpectedTensor; momentum_buffer_1: ExpectedTensor; param_groups: unknown[] };
-  meta: Record<string, unknown>;
-};
-
-const TORCH_DTYPE: Record<string, string> = {
-  float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
-};
-
-export function assertTensor(name: string, t: TensorData | undefined, e: ExpectedTensor): void {
-  assert.ok(t, `${name} is missing`);
-  assert.equal(t.dtype, TORCH_DTYPE[e.dtype], `${name} dtype`);
-  assert.deepEqual(t.shape, e.shape, `${name} shape`);
-  if (t.dtype === 'I64') {
-    const vals = Array.from(t.data as BigInt64Array);
-    assert.equal(vals.reduce((a, b) => a + b, 0n).toString(), e.sum, `${name} sum`);
-    assert.deepEqual(vals.slice(0, 6).map(String), e.first, `${name} values`);
-    return;
-  }
-  const vals = toNumbers(t);
-  const sum = vals.reduce((a, b) => a + b, 0);
-  assert.ok(Math.abs(sum - (e.sum as number)) <= 1e-9 * Math.max(1, Math.abs(e.sum as number)), `${name} sum ${sum} != ${e.sum}`);
-  // F32/F16/BF16 values widened to float64 are exact, so the first values must match exactly.
-  assert.deepEqual(vals.slice(0, 6), e.first, `${name} values`);
-}
 
 function checkMmclsFixture(file: string, format: string): Promise<void> {
   return readCheckpoint(path.join(FIX, file)).then((c) => {
