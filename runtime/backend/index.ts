@@ -160,12 +160,24 @@ async function useWasm(options: InitBackendOptions): Promise<{ ok: true; info: O
   const warn = console.warn;
   // tfjs prints the failure with a stack trace; the reason goes into BackendInfo instead.
   console.warn = (...args: unknown[]) => { why = why || args.map(errorText).join(' '); };
+  // The emscripten module rethrows every uncaught exception and unhandled rejection from its
+  // own listeners, so Node prints the whole minified module as the failing source line.
+  const before = {
+    uncaughtException: process.listeners('uncaughtException'),
+    unhandledRejection: process.listeners('unhandledRejection'),
+  };
   try {
     ok = await tf.setBackend('wasm');
   } catch (e) {
     why = errorText(e);
   } finally {
     console.warn = warn;
+    for (const l of process.listeners('uncaughtException')) {
+      if (!before.uncaughtException.includes(l)) process.removeListener('uncaughtException', l);
+    }
+    for (const l of process.listeners('unhandledRejection')) {
+      if (!before.unhandledRejection.includes(l)) process.removeListener('unhandledRejection', l);
+    }
   }
   if (!ok) return { ok: false, reason: `the wasm backend failed to start${why ? `: ${why}` : ''}` };
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
