@@ -5,6 +5,7 @@
 _base_ = './lenet5_fashion-mnist.py'
 
 data_root = 'data/fashion-mnist-mini'
+common_data_cfg = dict(data_prefix=data_root)
 
 train_dataloader = dict(dataset=dict(data_prefix=data_root))
 val_dataloader = dict(dataset=dict(data_prefix=data_root))

@@ -6,6 +6,8 @@ _base_ = './lenet5_mnist.py'
 dataset_type = 'FashionMNIST'
 data_preprocessor = dict(mean=[72.94], std=[90.02], num_classes=10)
 
+common_data_cfg = dict(type=dataset_type, data_prefix='data/fashion-mnist')
+
 train_dataloader = dict(
     batch_size=128,
     dataset=dict(type=dataset_type, data_prefix='data/fashion-mnist'),
