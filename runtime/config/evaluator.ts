@@ -47,6 +47,7 @@ const STR_METHODS = new Set([
 ]);
 
 type Scope = Map<string, PyValue>;
+let BUILTINS: Map<string, PyBuiltin> | undefined;
 
 export class Evaluator {
   private depth = 0;
@@ -54,7 +55,7 @@ export class Evaluator {
   private readonly builtins: Map<string, PyBuiltin>;
 
   constructor(readonly ctx: EvalContext) {
-    this.builtins = makeBuiltins();
+    this.builtins = BUILTINS ?? (BUILTINS = makeBuiltins());
   }
 
   // ---- errors ----------------------------------------------------------------------------------
@@ -80,7 +81,7 @@ export class Evaluator {
     return v;
   }
   origin(r: Range, keyRange?: Range): Origin {
-    return keyRange ? { file: this.ctx.file, range: pick(r), keyRange: pick(keyRange) } : { file: this.ctx.file, range: pick(r) };
+    return keyRange ? { file: this.ctx.file, range: r, keyRange } : { file: this.ctx.file, range: r };
   }
 
   // ---- statements ------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ class LoadState {
 }
 
 function errorAt(message: string, code: string, file: string, range: Range | undefined): MmclsError {
-  return new MmclsError(message, { code, location: range ? { file, ...range } : { file } });
+  return new MmclsError(message, { code, location: range ? { file, ...pickRange(range) } : { file } });
 }
 
 function fromEval(e: EvalError, file: string): MmclsError {
@@ -169,10 +169,10 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       throw fromEval(ev.wrap(e, baseStmt.value), file);
     }
     const node = baseStmt.value;
-    if (typeof v === 'string') baseList.push({ rel: v, range: node });
+    if (typeof v === 'string') baseList.push({ rel: v, range: pickRange(node) });
     else if (Array.isArray(v) && !(v instanceof PyTuple) && v.every((x) => typeof x === 'string')) {
       const o = listOrigins.get(v);
-      v.forEach((x, i) => baseList.push({ rel: x as string, range: o?.[i]?.range ?? node }));
+      v.forEach((x, i) => baseList.push({ rel: x as string, range: pickRange(o?.[i]?.range ?? node) }));
     } else {
       throw errorAt(`_base_ must be a file path or a list of file paths, got ${repr(v)}`, 'config.base', file, node);
     }
@@ -191,10 +191,15 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       const cycle = [...chain, file, abs].slice([...chain, file].indexOf(abs));
       throw errorAt(`circular _base_ inheritance: ${cycle.map((f) => path.relative(path.dirname(file), f) || path.basename(f)).join(' -> ')}`, 'config.cycle', file, b.range);
     }
-    if (!fs.existsSync(abs) && state.options.readFile?.(abs) === undefined) {
-      throw errorAt(`base config not found: ${b.rel} (looked for ${abs})`, 'config.base-not-found', file, b.range);
+    let d: PyDict;
+    try {
+      d = fileToDict(abs, state, [...chain, file]);
+    } catch (e) {
+      if (e instanceof MmclsError && e.code === 'config.not-found' && e.location.file === abs) {
+        throw errorAt(`base config not found: ${b.rel} (looked for ${abs})`, 'config.base-not-found', file, b.range);
+      }
+      throw e;
     }
-    const d = fileToDict(abs, state, [...chain, file]);
     const dup = [...d.entries()].filter((e) => baseDict.has(e.key)).map((e) => e.key);
     if (dup.length > 0) {
       const where = dup.map((k) => `'${String(k)}' (in ${path.basename(definedIn.get(k) ?? '?')} and ${path.basename(abs)})`).join(', ');
@@ -225,7 +230,7 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
   for (const e of result.globals.entries()) {
     const k = e.key as string;
     if (k.startsWith('__') || e.value instanceof PyModule || e.value instanceof PyBuiltin) continue;
-    own.setEntry({ ...e });
+    own.setEntry(e);
   }
   const dep = own.getStr('_deprecation_');
   if (dep) {
@@ -237,18 +242,27 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       if (exp) msg += ` Please use ${String(exp.value)} instead.`;
       if (ref) msg += ` More information can be found at ${String(ref.value)}`;
     }
-    state.diagnostics.push({ file, range: dep.origin?.range ?? { line: 1, column: 1, endLine: 1, endColumn: 1 }, message: msg, severity: 'warning', code: 'config.deprecated' });
+    state.diagnostics.push({ file, range: dep.origin ? pickRange(dep.origin.range) : { line: 1, column: 1, endLine: 1, endColumn: 1 }, message: msg, severity: 'warning', code: 'config.deprecated' });
   }
-  try {
-    info.values = toPlain(own) as ConfigDict;
-  } catch {
-    // Values that cannot be shown (functions) fail later with a proper error.
-  }
+  let ownPlain: ConfigDict | undefined | null = null;
+  Object.defineProperty(info, 'values', {
+    enumerable: true,
+    get(): ConfigDict | undefined {
+      if (ownPlain === null) {
+        try {
+          ownPlain = toPlain(own) as ConfigDict;
+        } catch {
+          ownPlain = undefined;
+        }
+      }
+      return ownPlain;
+    },
+  });
   let merged: PyDict;
   try {
     merged = mergeAIntoB(own, baseDict) as PyDict;
   } catch (e) {
-    if (e instanceof MergeError) throw errorAt(e.message, e.code, e.origin?.file ?? file, e.origin?.range);
+    if (e instanceof MergeError) throw errorAt(e.message, e.code, e.origin?.file ?? file, e.origin ? pickRange(e.origin.range) : undefined);
     throw e;
   }
   return merged;
@@ -292,27 +306,33 @@ function buildSourceMap(d: PyDict): SourceMap {
   const walk = (v: PyValue, p: (string | number)[], origin: Origin | undefined, history: SourceEntry['overridden'], depth: number) => {
     if (--budget.left < 0 || depth > 100) return;
     if (origin) {
-      map.set(p.join('.'), { path: p, file: origin.file, range: origin.range, keyRange: origin.keyRange, overridden: history });
+      const entry: SourceEntry = { path: p, file: origin.file, range: pickRange(origin.range), overridden: history };
+      if (origin.keyRange) entry.keyRange = pickRange(origin.keyRange);
+      map.set(p.join('.'), entry);
     }
     if (v instanceof PyDict) {
       for (const e of v.entries()) {
-        const hist = (e.history ?? []).filter((h) => h.origin).map((h) => ({ file: (h.origin as Origin).file, range: (h.origin as Origin).range, value: safePlain(h.value) }));
+        const hist = (e.history ?? []).filter((h) => h.origin).map((h) => ({ file: (h.origin as Origin).file, range: pickRange((h.origin as Origin).range), value: safePlain(h.value) }));
         walk(e.value, [...p, typeof e.key === 'string' ? e.key : repr(e.key)], e.origin ?? origin, hist, depth + 1);
       }
     } else if (Array.isArray(v)) {
       const o = listOrigins.get(v);
       const h = listHistories.get(v);
       v.forEach((x, i) => {
-        const hist = (h?.[i] ?? []).filter((it) => it.origin).map((it) => ({ file: (it.origin as Origin).file, range: (it.origin as Origin).range, value: safePlain(it.value) }));
+        const hist = (h?.[i] ?? []).filter((it) => it.origin).map((it) => ({ file: (it.origin as Origin).file, range: pickRange((it.origin as Origin).range), value: safePlain(it.value) }));
         walk(x, [...p, i], o?.[i] ?? origin, hist, depth + 1);
       });
     }
   };
   for (const e of d.entries()) {
-    const hist = (e.history ?? []).filter((h) => h.origin).map((h) => ({ file: (h.origin as Origin).file, range: (h.origin as Origin).range, value: safePlain(h.value) }));
+    const hist = (e.history ?? []).filter((h) => h.origin).map((h) => ({ file: (h.origin as Origin).file, range: pickRange((h.origin as Origin).range), value: safePlain(h.value) }));
     walk(e.value, [e.key as string], e.origin, hist, 0);
   }
   return map;
+}
+
+function pickRange(r: Range): Range {
+  return { line: r.line, column: r.column, endLine: r.endLine, endColumn: r.endColumn };
 }
 
 function safePlain(v: PyValue): ConfigValue {
@@ -334,7 +354,7 @@ export function analyzeConfig(file: string, options: LoadOptions = {}): Analyzed
     let d = fileToDict(filename, state, []);
     for (const k of RESERVED_KEYS) {
       const e = d.getStr(k);
-      if (e) throw errorAt(`KeyError: '${k}' is reserved for config file`, 'config.reserved-key', e.origin?.file ?? filename, e.origin?.range);
+      if (e) throw errorAt(`KeyError: '${k}' is reserved for config file`, 'config.reserved-key', e.origin?.file ?? filename, e.origin ? pickRange(e.origin.range) : undefined);
     }
     if (options.cfgOptions && options.cfgOptions.length > 0) {
       const opts = cfgOptionsToDict(options.cfgOptions);
@@ -355,14 +375,20 @@ export function analyzeConfig(file: string, options: LoadOptions = {}): Analyzed
       if (e instanceof MmclsError && !e.location.file) throw new MmclsError(e.message, { code: e.code, location: { file: filename } });
       throw e;
     }
-    const config: LoadedConfig = {
+    const merged = d;
+    let sourceMap: SourceMap | undefined;
+    const config = {
       filename,
       value,
-      sourceMap: buildSourceMap(d),
       files: state.files,
       fileInfo: state.fileInfo,
       diagnostics: state.diagnostics,
-    };
+    } as LoadedConfig;
+    // Built on first use: most callers never look at it.
+    Object.defineProperty(config, 'sourceMap', {
+      enumerable: true,
+      get: () => (sourceMap ??= buildSourceMap(merged)),
+    });
     return { config, diagnostics: state.diagnostics, files: state.files, fileInfo: state.fileInfo };
   } catch (e) {
     let err: MmclsError;

@@ -94,23 +94,24 @@ export function toPlain(v: PyValue, budget = { left: MAX_OUTPUT_ITEMS }, depth =
 function dictToPlain(d: PyDict, budget: { left: number }, depth: number): ConfigDict {
   const out: ConfigDict = {};
   let special = false;
-  const info: { key: string; text: string }[] = [];
   for (const e of d.entries()) {
     const k = e.key;
     let key: string;
     if (typeof k === 'string') {
       key = k;
-      if (isArrayIndexKey(k)) special = true;
+      if (!special && isArrayIndexKey(k)) special = true;
     } else {
       key = repr(k);
       special = true;
     }
     if (key === '__proto__') throw new MmclsError("the key '__proto__' is not allowed in config files", { code: 'config.unsupported' });
-    info.push({ key, text: repr(k) });
-    out[key] = toPlain(e.value, budget, depth + 1);
-    if (e.value instanceof PyFloat) markFloat(out, key);
+    const v = e.value;
+    out[key] = toPlain(v, budget, depth + 1);
+    if (v instanceof PyFloat) markFloat(out, key);
   }
-  if (special) keyInfo.set(out, info);
+  if (special) {
+    keyInfo.set(out, [...d.entries()].map((e) => ({ key: typeof e.key === 'string' ? e.key : repr(e.key), text: repr(e.key) })));
+  }
   return out;
 }
 

@@ -31,7 +31,10 @@ export function isTuple(v: unknown): v is PyTuple {
   return v instanceof PyTuple;
 }
 
-/** Where a value was written. */
+/**
+ * Where a value was written. `range`/`keyRange` may be syntax-tree nodes (which carry more than a
+ * range); the source map copies out just the range.
+ */
 export interface Origin {
   file: string;
   /** The value expression. */
@@ -55,7 +58,10 @@ export interface DictEntry {
 
 /** A Python dict: insertion ordered, keys compared the way Python hashes them. */
 export class PyDict {
-  readonly map = new Map<unknown, DictEntry>();
+  readonly map: Map<unknown, DictEntry>;
+  constructor(from?: Map<unknown, DictEntry>) {
+    this.map = from ? new Map(from) : new Map();
+  }
   /** True for MMEngine ConfigDicts (values from `_base_`), which allow `d.key` attribute access. */
   configDict = false;
 
@@ -71,13 +77,11 @@ export class PyDict {
   has(key: PyValue): boolean {
     return this.get(key) !== undefined;
   }
+  /** Entries are never changed in place, so that copies can share them. */
   set(key: PyValue, value: PyValue, origin?: Origin): void {
     const h = typeof key === 'string' ? key : hashKey(key);
     const e = this.map.get(h);
-    if (e) {
-      e.value = value;
-      e.origin = origin;
-    } else this.map.set(h, { key, value, origin });
+    this.map.set(h, { key: e ? e.key : key, value, origin });
   }
   setEntry(e: DictEntry): void {
     const h = typeof e.key === 'string' ? e.key : hashKey(e.key);
@@ -96,9 +100,8 @@ export class PyDict {
   }
   /** A shallow copy (entries copied, values shared). */
   copy(configDict = this.configDict): PyDict {
-    const d = new PyDict();
+    const d = new PyDict(this.map);
     d.configDict = configDict;
-    for (const [h, e] of this.map) d.map.set(h, { ...e });
     return d;
   }
 }
