@@ -101,6 +101,8 @@ describe('configs/ zoo', function () {
         fs.writeFileSync(dumped, py);
         const again = loadConfig(dumped);
         assert.deepStrictEqual(again.value, cfg.value, `re-reading the Python dump of ${rel} changed it`);
+        // A fixpoint: what deepStrictEqual cannot see (key order, `1.0` versus `1`) survives too.
+        assert.equal(dumpPython(again.value), py, `the Python dump of ${rel} is not stable`);
         assert.deepEqual(again.files.length, 1, 'a dump stands alone (no _base_)');
 
         const json: unknown = JSON.parse(dumpJson(cfg.value));
