@@ -34,8 +34,9 @@ const TORCH_DTYPES = ['float64', 'float32', 'float16', 'bfloat16', 'int64', 'int
 
 /** Shown in the error for a refused global. */
 const ALLOWED_SUMMARY =
-  'collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.<Type>Storage, ' +
-  'torch.Size, torch.device, torch dtypes, builtins.set, _codecs.encode, numpy scalars, dtypes and arrays';
+  'collections.OrderedDict, collections.Counter, torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter, torch.<Type>Storage, ' +
+  'torch.Size, torch.device, torch dtypes, builtins.set, _codecs.encode, numpy scalars, dtypes and arrays, ' +
+  "MMEngine's HistoryBuffer";
 
 /** A storage: raw bytes of one dtype. Legacy files fill the bytes in after the object pickle. */
 class Storage {
@@ -53,6 +54,22 @@ class TensorRef {
   ) {}
   setState(): void {
     // A Parameter's or subclass's Python attributes; a state dict has no use for them.
+  }
+}
+
+/**
+ * Plain-data Python classes that MMEngine puts into training checkpoints (the message hub's
+ * HistoryBuffer: a max length and two numpy arrays). They are rebuilt as their attribute dicts,
+ * `{"__class__": "mmengine.logging.history_buffer.HistoryBuffer", ...}`; no Python code is involved.
+ */
+const DATA_CLASSES = ['mmengine.logging.history_buffer.HistoryBuffer'];
+
+class PyObject {
+  readonly attrs = new PyDict();
+  constructor(readonly qualname: string) {}
+  setState(state: unknown): void {
+    const dict = state instanceof PyTuple ? state.items[0] : state;
+    if (dict instanceof PyDict) for (const [k, v] of dict.map) this.attrs.map.set(k, v);
   }
 }
 
@@ -195,6 +212,12 @@ function makeGlobals(file: string): Globals {
     }
     return d;
   });
+  // MMEngine's MultiStepLR keeps its milestones in a Counter: a dict.
+  fn('collections.Counter', (args) => {
+    const d = new PyDict();
+    if (args[0] instanceof PyDict) for (const [k, v] of args[0].map) d.map.set(k, v);
+    return d;
+  });
   fn('torch._utils._rebuild_tensor_v2', rebuildTensor);
   fn('torch._utils._rebuild_tensor', rebuildTensor);
   fn('torch._utils._rebuild_parameter', (args) => args[0]);
@@ -204,6 +227,16 @@ function makeGlobals(file: string): Globals {
     if (!(f instanceof PyCallable) || !(newType instanceof PyMarker) || !(fargs instanceof PyTuple)) throw bad('malformed _rebuild_from_type_v2');
     return f.call(fargs.items);
   });
+  for (const q of DATA_CLASSES) fn(q, () => new PyObject(q));
+  // Protocol 0/1 pickles of plain classes: copyreg._reconstructor(cls, object, None).
+  fn('copyreg._reconstructor', (args) => {
+    const [cls] = args;
+    if (!(cls instanceof PyCallable) || !DATA_CLASSES.includes(cls.qualname)) {
+      throw unsafeGlobal(file, `copyreg._reconstructor(${cls instanceof PyCallable || cls instanceof PyMarker ? cls.qualname : '?'})`, ALLOWED_SUMMARY);
+    }
+    return new PyObject(cls.qualname);
+  });
+  table.set('builtins.object', new PyMarker('builtins.object'));
   fn('torch.Size', (args) => new PyTuple(intList(args[0]) ?? []));
   fn('torch.device', (args) => args.map(String).join(':'));
   fn('builtins.set', (args) => new PySet(args[0] instanceof PyTuple ? args[0].items : Array.isArray(args[0]) ? args[0] : []));
@@ -433,6 +466,12 @@ function materialize(root: unknown, file: string): StateValue {
       return v.value;
     }
     if (v instanceof NpDtype) return v.str;
+    if (v instanceof PyObject) {
+      const out: StateObject = { __class__: v.qualname };
+      seen.set(v, out);
+      for (const [k, x] of v.attrs.map) out[key(k)] = walk(x);
+      return out;
+    }
     if (v instanceof PyMarker || v instanceof PyCallable) return v.qualname;
     if (v instanceof Storage) {
       throw new MmclsError(`the checkpoint holds a bare storage, which is not supported`, { code: 'checkpoint.unsupported', location: { file } });

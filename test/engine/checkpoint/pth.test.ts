@@ -79,6 +79,24 @@ describe('engine/checkpoint: PyTorch .pth', () => {
     assert.deepEqual([...kept.stateDict.keys()], names.map((k) => `module.${k}`));
   });
 
+  it('reads an MMEngine training checkpoint: cfg and dataset_meta in meta, message hub, schedulers with a Counter', async () => {
+    const c = await readCheckpoint(path.join(FIX, 'mmengine_epoch_2.pth'));
+    assert.deepEqual([...c.stateDict.keys()], ['backbone.conv1.weight', 'head.fc.bias']);
+    assertTensor('backbone.conv1.weight', c.stateDict.get('backbone.conv1.weight'), expected.state_dict['backbone.conv1.weight']);
+    assert.equal(c.config, "model = dict(type='ImageClassifier')\ntrain_cfg = dict(by_epoch=True, max_epochs=2)\n");
+    assert.deepEqual(c.classes, ['airplane', 'automobile']);
+    assert.equal(c.meta.seed, 2026);
+    assert.deepEqual(c.schedulers, [{ milestones: { 1: 1 }, gamma: 0.1, last_step: 2, by_epoch: true }]);
+    const hub = c.extra.message_hub as StateObject;
+    const loss = (hub.log_scalars as StateObject)['train/loss'] as StateObject;
+    assert.equal(loss.__class__, 'mmengine.logging.history_buffer.HistoryBuffer');
+    assert.equal(loss.max_length, 1000000);
+    assert.deepEqual(toNumbers(loss._log_history as TensorData), [2.5, 1.25, 0.75]);
+    assert.deepEqual(toNumbers(loss._count_history as TensorData), [1, 1, 1]);
+    assert.deepEqual(hub.runtime_info, { epoch: 2, iter: 20, max_epochs: 2 });
+    assert.ok((c.optimizer as StateObject).param_groups);
+  });
+
   describe('refuses pickles that would run code, and runs nothing', () => {
     const cases: Array<[string, string]> = [
       ['malicious_os_system.pth', 'posix.system'],
@@ -108,7 +126,8 @@ describe('engine/checkpoint: PyTorch .pth', () => {
       ["cbuiltins\ngetattr\n(ctorch\nFloatStorage\nS'x'\ntR", 'builtins.getattr'],
       ["c__builtin__\neval\n(S'1'\ntR", 'builtins.eval'],
       ['ctorch.storage\n_load_from_bytes\n(C\x00tR', 'torch.storage._load_from_bytes'],
-      ['ccopyreg\n_reconstructor\n(ctorch\nTensor\ntR', 'copyreg._reconstructor'],
+      // copyreg._reconstructor only rebuilds the plain-data classes MMEngine uses.
+      ['ccopyreg\n_reconstructor\n(ctorch\nTensor\ncbuiltins\nobject\nNtR', 'copyreg._reconstructor(torch.Tensor)'],
       // Hidden behind a valid global: the second one is still checked before anything is called.
       ["}(S'a'\nccollections\nOrderedDict\n)RS'b'\ncnt\nsystem\nu", 'nt.system'],
     ];
