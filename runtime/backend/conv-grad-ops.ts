@@ -11,7 +11,14 @@ type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 
 /** Elements above which the im2col matrix of a filter gradient is built batch slice by batch slice. */
-const IM2COL_MAX_ELEMENTS = 1 << 24;
+let im2colMaxElements = 1 << 24;
+
+/** Sets the im2col slice limit (elements; default 2^24, 64 MiB of float32) and returns the previous one. */
+export function setIm2colMaxElements(n: number): number {
+  const prev = im2colMaxElements;
+  im2colMaxElements = Math.max(1, Math.floor(n));
+  return prev;
+}
 
 export function pair(v: number | [number, number] | number[] | undefined, dflt = 1): [number, number] {
   if (v === undefined || v === null) return [dflt, dflt];
@@ -90,7 +97,7 @@ function patches(x: tf.Tensor4D, g: Geometry): tf.Tensor4D {
 
 /** Batch slices [start, end) small enough that one slice's im2col matrix stays under the limit. */
 function batchChunks(n: number, perSample: number): Array<[number, number]> {
-  const per = Math.max(1, Math.floor(IM2COL_MAX_ELEMENTS / Math.max(1, perSample)));
+  const per = Math.max(1, Math.floor(im2colMaxElements / Math.max(1, perSample)));
   const out: Array<[number, number]> = [];
   for (let s = 0; s < n; s += per) out.push([s, Math.min(n, s + per)]);
   return out;
