@@ -76,7 +76,7 @@ describe('backend: convolution gradients on wasm', function () {
   }
 
   it('Conv2DBackpropFilter / Conv2DBackpropInput kernels: NCHW and dimRoundingMode agree with cpu', async () => {
-    const cases: Array<{ x: number[]; f: number[]; attrs: Record<string, unknown> }> = [
+    const cases: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; attrs: Record<string, unknown> }> = [
       { x: [2, 3, 7, 6], f: [3, 3, 3, 4], attrs: { strides: [2, 2], pad: 'same', dataFormat: 'NCHW' } },
       { x: [2, 7, 6, 3], f: [3, 3, 3, 4], attrs: { strides: [2, 2], pad: 1, dimRoundingMode: 'ceil', dataFormat: 'NHWC' } },
       { x: [1, 8, 8, 2], f: [2, 2, 2, 3], attrs: { strides: [2, 2], pad: 0, dimRoundingMode: 'floor', dataFormat: 'NHWC' } },
@@ -86,7 +86,7 @@ describe('backend: convolution gradients on wasm', function () {
         const x = tf.tensor(data(c.x, 1), c.x) as tf.Tensor4D;
         const filter = tf.tensor(data(c.f, 2), c.f) as tf.Tensor4D;
         const a = c.attrs as { strides: [number, number]; pad: 'same' | number; dimRoundingMode?: 'ceil' | 'floor'; dataFormat: 'NHWC' | 'NCHW' };
-        const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number],
+        const info = tf.backend_util.computeConv2DInfo(c.x, c.f,
           a.strides, 1, a.pad, a.dimRoundingMode, false, a.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast');
         const dy = tf.tensor(data(info.outShape, 3), info.outShape);
         const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...c.attrs, filterShape: c.f } as tf.NamedAttrMap) as tf.Tensor;
