@@ -188,13 +188,16 @@ export abstract class Optimizer {
         const st: ParamState = {};
         for (const [k, v] of Object.entries(saved)) {
           if (isStateTensor(v)) {
-            const t = fromStateTensor(v);
-            if (t.size === variable.size && t.shape.join(',') !== variable.shape.join(',')) {
-              st[k] = tf.reshape(t, variable.shape);
-              t.dispose();
-            } else {
-              st[k] = t;
+            if (v.shape.join(',') !== variable.shape.join(',')) {
+              // A layout change (PyTorch OIHW vs NHWC kernels) must be converted by the checkpoint
+              // loader; reshaping here would scramble the values.
+              this.disposeState();
+              throw new MmclsError(
+                `optimizer state "${k}" of parameter ${group.params[j].name} has shape [${v.shape}], the parameter has [${variable.shape}]`,
+                { code: 'optim.state-mismatch' },
+              );
             }
+            st[k] = fromStateTensor(v);
           } else if (typeof v === 'number') {
             st[k] = v;
           }

@@ -20,7 +20,7 @@ export interface OptimizerBaseOptions {
    * Parameters or parameter groups to optimise. Supplied by the optimizer-wrapper constructor from
    * the model (and `paramwise_cfg`); not written in configs.
    */
-  params: ParamsInput;
+  params?: ParamsInput;
 }
 
 /** Options of `SGD` (torch.optim.SGD). */

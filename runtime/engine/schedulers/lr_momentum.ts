@@ -29,7 +29,7 @@ import {
  */
 function momentumOptions<T extends SchedulerBaseOptions>(options: T): T & { param_name: string } {
   const opt = options.optimizer;
-  if (opt && opt.defaults && !('momentum' in opt.defaults)) {
+  if (opt && opt.paramGroups && opt.defaults && !('momentum' in opt.defaults)) {
     if ('betas' in opt.defaults) {
       for (const g of opt.paramGroups) {
         const b = g.betas;

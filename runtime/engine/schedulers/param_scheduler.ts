@@ -20,7 +20,7 @@ export interface SchedulerTarget {
 /** Options every parameter scheduler has (MMEngine's `_ParamScheduler`). */
 export interface SchedulerBaseOptions {
   /** The optimizer (wrapper) whose parameter groups are scheduled. Supplied by the runner; not written in configs. */
-  optimizer: SchedulerTarget;
+  optimizer?: SchedulerTarget;
   /** Step at which the scheduler starts updating (in epochs when `by_epoch`, else iterations). @default 0 */
   begin?: number;
   /** Step at which it stops (exclusive). The runner's default is `max_epochs` / `max_iters`. @default INF */
@@ -70,7 +70,7 @@ export abstract class ParamScheduler {
   static readonly epochScaledKeys: readonly string[] = [];
 
   constructor(options: SchedulerBaseOptions & ParamNameOption) {
-    const optimizer = options.optimizer;
+    const optimizer = options.optimizer as SchedulerTarget;
     if (!optimizer || !Array.isArray(optimizer.paramGroups)) {
       throw new MmclsError(`${this.constructor.name}: "optimizer" must be an optimizer or optimizer wrapper`, {
         code: 'scheduler.invalid-arg',
