@@ -56,6 +56,7 @@ const CATEGORY_OF_BASE: Record<string, string> = {
   ClsHead: 'head',
   BaseLoss: 'loss',
   BaseDataPreprocessor: 'data_preprocessor',
+  _BatchNorm: 'norm',
 };
 
 /** MODELS categories implied by the folder a class lives in (DESIGN.md's runtime layout). */
@@ -67,6 +68,10 @@ const CATEGORY_OF_FOLDER: [RegExp, string][] = [
   [/(^|\/)models\/losses\//, 'loss'],
   [/(^|\/)models\/data_preprocessor/, 'data_preprocessor'],
   [/(^|\/)models\/utils\/batch_augments\//, 'batch_augment'],
+  [/(^|\/)nn\/norm/, 'norm'],
+  [/(^|\/)nn\/activation/, 'activation'],
+  [/(^|\/)nn\/conv/, 'conv'],
+  [/(^|\/)nn\/pool/, 'pooling'],
 ];
 
 const MAX_DICT_DEPTH = 3;
@@ -426,23 +431,8 @@ class SchemaGenerator {
     if (!Node.isTypeReference(node)) return undefined;
     const name = node.getTypeName().getText();
     const args = node.getTypeArguments();
-    if ((name === 'Partial' || name === 'Readonly' || name === 'Required') && args.length === 1) {
-      const inner = this.optionsOf(args[0], seen, depth + 1);
-      if (!inner || name === 'Readonly') return inner;
-      return {
-        allowsExtra: inner.allowsExtra,
-        options: inner.options.map((o) => ({ ...o, required: name === 'Required' })),
-      };
-    }
-    if ((name === 'Omit' || name === 'Pick') && args.length === 2) {
-      const inner = this.optionsOf(args[0], seen, depth + 1);
-      if (!inner) return undefined;
-      const keys = new Set(literalStrings(args[1]));
-      return {
-        allowsExtra: inner.allowsExtra,
-        options: inner.options.filter((o) => (name === 'Omit' ? !keys.has(o.name) : keys.has(o.name))),
-      };
-    }
+    const util = this.utilityOptions(name, args, seen, depth, owner);
+    if (util !== null) return util;
     const decl = this.resolveQualified(node.getSourceFile(), name);
     if (!decl || seen.has(decl)) return undefined;
     seen.add(decl);
@@ -458,6 +448,28 @@ class SchemaGenerator {
     return undefined;
   }
 
+  /** `Partial<X>`, `Readonly<X>`, `Required<X>`, `Omit<X, 'a'>`, `Pick<X, 'a'>`; null when `name` is none of them. */
+  private utilityOptions(name: string, args: TypeNode[], seen: Set<Node>, depth: number, owner: string): OptionsResult | undefined | null {
+    if ((name === 'Partial' || name === 'Readonly' || name === 'Required') && args.length === 1) {
+      const inner = this.optionsOf(args[0], seen, depth + 1, owner);
+      if (!inner || name === 'Readonly') return inner;
+      return {
+        allowsExtra: inner.allowsExtra,
+        options: inner.options.map((o) => ({ ...o, required: name === 'Required' })),
+      };
+    }
+    if ((name === 'Omit' || name === 'Pick') && args.length === 2) {
+      const inner = this.optionsOf(args[0], seen, depth + 1, owner);
+      if (!inner) return undefined;
+      const keys = new Set(literalStrings(args[1]));
+      return {
+        allowsExtra: inner.allowsExtra,
+        options: inner.options.filter((o) => (name === 'Omit' ? !keys.has(o.name) : keys.has(o.name))),
+      };
+    }
+    return null;
+  }
+
   private interfaceOptions(decl: InterfaceDeclaration, seen: Set<Node>, depth: number): OptionsResult | undefined {
     const parts: OptionsResult[] = [
       {
@@ -467,6 +479,12 @@ class SchemaGenerator {
     ];
     for (const ext of decl.getExtends()) {
       const exprText = ext.getExpression().getText();
+      const util = this.utilityOptions(exprText, ext.getTypeArguments(), seen, depth, decl.getName());
+      if (util !== null) {
+        if (!util) this.warn(decl, `cannot read ${ext.getText()}, which ${decl.getName()} extends`);
+        parts.push(util ?? { options: [], allowsExtra: true });
+        continue;
+      }
       const target = this.resolveQualified(decl.getSourceFile(), exprText);
       if (!target || seen.has(target)) {
         this.warn(decl, `cannot read ${exprText}, which ${decl.getName()} extends`);
@@ -568,7 +586,14 @@ class SchemaGenerator {
       }
       return rest ? { kind: 'tuple', items, rest } : { kind: 'tuple', items };
     }
-    if (Node.isTypeLiteral(node)) return this.dictKind(node, seen, depth);
+    if (Node.isTypeLiteral(node)) {
+      // `{ type: string; [key: string]: unknown }` is how a component config reads without ComponentConfig.
+      const typeProp = node.getProperty('type');
+      if (typeProp && !typeProp.hasQuestionToken() && typeProp.getTypeNode()?.getKind() === SyntaxKind.StringKeyword) {
+        return { kind: 'config' };
+      }
+      return this.dictKind(node, seen, depth);
+    }
     if (Node.isIntersectionTypeNode(node)) {
       const parts = node.getTypeNodes().map((t) => this.kindOf(t, seen, depth + 1));
       const cfg = parts.find((p) => p.kind === 'config');
@@ -633,7 +658,9 @@ class SchemaGenerator {
         const t = decl.getTypeNode();
         return t ? this.kindOf(t, seen, depth + 1) : { kind: 'any' };
       }
+      if (Node.isClassDeclaration(decl)) return { kind: 'instance', name: decl.getName() ?? last };
       if (Node.isInterfaceDeclaration(decl)) {
+        if (decl.getMethods().length) return { kind: 'instance', name: decl.getName() };
         if (depth >= MAX_DICT_DEPTH * 4) return { kind: 'dict' };
         const res = this.interfaceOptions(decl, seen, depth + 1);
         const out: { kind: 'dict'; values?: TypeKind; properties?: OptionSchema[] } = { kind: 'dict' };

@@ -118,6 +118,8 @@ export function matches(kind: TypeKind, v: unknown): boolean {
       return isPlainDict(v) || typeof v === 'function';
     case 'union':
       return kind.anyOf.some((k) => matches(k, v));
+    case 'instance':
+      return (v !== null && typeof v === 'object') || typeof v === 'function';
   }
 }
 
@@ -154,6 +156,8 @@ export function describeKind(kind: TypeKind): string {
       return `a config dict(type=...)${kind.registry ? ` of ${kind.registry}` : ''}${kind.category ? ` (${kind.category})` : ''}`;
     case 'union':
       return kind.anyOf.map(describeKind).join(' or ');
+    case 'instance':
+      return `a ${kind.name} object`;
   }
 }
 

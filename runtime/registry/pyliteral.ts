@@ -2,7 +2,7 @@ import type { JsonValue } from './schema-types';
 
 /**
  * Parses a Python literal as `@default` tags write it (`3`, `-1.5e-3`, `'pytorch'`, `None`, `True`,
- * `(3, )`, `[1, 2]`, `{'a': 1}`, `dict(a=1)`, `float('inf')`) into JSON: tuples become arrays, None
+ * `(3, )`, `[1, 2]`, `{'a': 1}`, `dict(a=1)`, `3. / 4.`, MMEngine's `INF`) into JSON: tuples become arrays, None
  * becomes null. Infinity and NaN have no JSON form and are rejected. Throws on anything else.
  */
 export function parsePythonLiteral(text: string): JsonValue {
@@ -140,6 +140,9 @@ class LiteralParser {
         return true;
       case 'False':
         return false;
+      case 'INF':
+        // MMEngine's parameter schedulers write `end=INF` with `INF = int(1e9)`.
+        return 1e9;
       case 'dict':
         return this.dictCall();
       case 'tuple':

@@ -23,6 +23,8 @@ export type TypeKind =
   | { kind: 'dict'; values?: TypeKind; properties?: OptionSchema[] }
   | { kind: 'config'; registry?: string; category?: string }
   | { kind: 'union'; anyOf: TypeKind[] }
+  /** An object built in code (a class instance such as a Module or an optimizer); configs cannot write one. */
+  | { kind: 'instance'; name: string }
   | { kind: 'any' };
 
 /** Where something is declared. `file` is relative to the repository root (POSIX separators); 1-based. */

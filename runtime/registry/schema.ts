@@ -315,7 +315,7 @@ function slotFromSchema(segs: (string | number)[], config: unknown, schema: Regi
     if (typeof optName !== 'string') continue;
     const parent = valueAt(config, parentSegs);
     if (!parent || typeof parent !== 'object' || Array.isArray(parent)) continue;
-    const parentSlot = slotOf(parentSegs, undefined, schema);
+    const parentSlot = slotOf(parentSegs, config, schema);
     if (!parentSlot) continue;
     const type = typeOfDict(parentSlot, parent as Record<string, unknown>);
     const comp = type ? findComponent(parentSlot.registry, type, schema) : undefined;
