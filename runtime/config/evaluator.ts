@@ -110,6 +110,9 @@ export class Evaluator {
     if (e instanceof ValueSizeError) return new EvalError('value too large to turn into text', 'config.limit', pick(at), true);
     if (e instanceof UnhashableError) return new EvalError(`TypeError: ${e.message}`, 'config.type-error', pick(at));
     if (e instanceof RangeError) {
+      if (/string length|array length/i.test(e.message)) {
+        return new EvalError('value too large: the text or list built here exceeds what a config may hold', 'config.limit', pick(at), true);
+      }
       return new EvalError('expression too deeply nested to evaluate', 'config.limit', pick(at), true);
     }
     throw e;
@@ -294,9 +297,11 @@ export class Evaluator {
         return this.baseRef(e.path, e);
       case 'Template':
         return this.evalTemplateInCode(e.template, e);
-      case 'Attribute':
+      case 'Attribute': {
+        const obj = this.eval(e.value, scope);
         this.checkAttrName(e.attr, e.attrRange);
-        return this.getattr(this.eval(e.value, scope), e.attr, e);
+        return this.getattr(obj, e.attr, e);
+      }
       case 'Subscript': {
         const obj = this.eval(e.value, scope);
         if (e.index.type === 'Slice') return this.slice(obj, e.index, scope);
@@ -575,6 +580,8 @@ export class Evaluator {
 
   /** `format(v, spec)`. */
   format(v: PyValue, spec: string, at: Range): string {
+    const width = /^(?:[\s\S]?[<>=^])?[+\- ]?z?#?0?(\d+)/.exec(spec);
+    if (width && Number(width[1]) > LIMITS.maxItems) this.limit(`format width too large: ${width[1]} (at most ${LIMITS.maxItems})`, at);
     try {
       if (typeof v === 'string') return formatValue(v, 'str', spec, v);
       if (typeof v === 'boolean') return formatValue(v ? 1 : 0, 'bool', spec, v ? 'True' : 'False');
@@ -1539,9 +1546,12 @@ function strMethod(name: string, ev: Evaluator): import('./values').BuiltinImpl 
       case 'join': {
         argc(rest, 1, 1, c, 'join');
         const items = c.iterate(rest[0]);
+        let total = s.length * Math.max(0, items.length - 1);
         items.forEach((x, i) => {
           if (typeof x !== 'string') return c.typeError(`sequence item ${i}: expected str instance, ${typeName(x)} found`);
+          total += x.length;
         });
+        c.charge(total);
         const out = (items as string[]).join(s);
         c.charge(out.length);
         return out;

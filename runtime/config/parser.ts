@@ -192,7 +192,8 @@ class Parser {
       if (this.k() === 'newline') this.next();
     } catch (e) {
       if (!(e instanceof ParseError)) throw e;
-      this.errors.push({ message: e.message, ...e.range });
+      // The statement ran into a NEWLINE made up after an unclosed bracket: that is already reported.
+      if (!this.tokens[this.pos].recovered) this.errors.push({ message: e.message, ...e.range });
       if (this.pos === startPos) this.next();
       this.recover();
     }

@@ -14,6 +14,8 @@ export interface Token {
   endColumn: number;
   /** First token of a physical line starting at column 1 (used for error recovery only). */
   lineStart0?: boolean;
+  /** A NEWLINE made up to end a statement whose brackets were never closed (its error is reported already). */
+  recovered?: boolean;
   /** String tokens: prefix letters (lowercased), quote, raw body and where the body starts. */
   prefix?: string;
   quote?: string;
@@ -182,11 +184,12 @@ export function tokenize(
         pushNewline(s, i);
         atBol = !exprMode;
       } else if (opts.recover && !exprMode && looksLikeStatementStart(source, i, to)) {
-        for (const open of stack) {
-          error(`'${open.text}' was never closed`, open.start, open.end);
-        }
+        // Python names the innermost bracket left open.
+        const open = stack[stack.length - 1];
+        error(`'${open.text}' was never closed`, open.start, open.end);
         stack.length = 0;
         pushNewline(s, i);
+        (tokens[tokens.length - 1] as Token).recovered = true;
         atBol = true;
       }
       continue;
@@ -277,7 +280,8 @@ export function tokenize(
     push(t);
     i += op.length;
   }
-  for (const open of stack) {
+  if (stack.length > 0) {
+    const open = stack[stack.length - 1];
     error(`'${open.text}' was never closed`, open.start, open.end);
   }
   if (!exprMode) {
