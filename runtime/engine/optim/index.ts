@@ -6,3 +6,4 @@ export * from './clip_grad';
 export * from './optim_wrapper';
 export * from './default_constructor';
 export * from './logging';
+export * from './describe_params';
