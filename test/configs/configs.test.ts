@@ -135,8 +135,10 @@ describe('configs/ zoo', function () {
     }
     it('covers the reference configs that the zoo has', function () {
       if (!refs.length) this.skip();
-      // resnet50/resnet18/resnet18-cifar10/resnetv1c50/resnetv1d50/mobilenet-v2/lenet5 at least.
-      assert.ok(compared >= 7, `only ${compared} reference configs found in configs/`);
+      // With the shipped reference folder: 23 of its 32 configs are in the zoo (ResNet family,
+      // MobileNetV2, LeNet-5 and 16 other families); another folder needs only some overlap.
+      const expected = process.env.MMCLS_REFERENCE_DIR === undefined ? 23 : 1;
+      assert.ok(compared >= expected, `only ${compared} reference configs found in configs/`);
     });
   });
 
