@@ -1,3 +1,4 @@
+import * as path from 'path';
 import { MmclsError, SourceLocation } from '../errors';
 import { ArgProblem, checkArgs } from './check';
 import { findComponent, isStale, KNOWN_SCOPES, loadSchema, notImplemented, splitScope } from './schema';
@@ -107,13 +108,34 @@ export class Registry<T = unknown> {
     this.modules.set(key, cls);
   }
 
-  /** The class registered as `type`; a scope prefix (`mmcls.ResNet`) is allowed. */
+  /**
+   * The class registered as `type`; a scope prefix (`mmcls.ResNet`) is allowed. A type the
+   * generated schema knows but no module has registered yet is loaded from its source file first,
+   * as MMEngine imports a registry's `locations`.
+   */
   get(type: string): ComponentClass<T> | undefined {
+    return this.lookup(type) ?? (this.autoload(type) ? this.lookup(type) : undefined);
+  }
+
+  /** Whether `type` is registered now (no loading). */
+  has(type: string): boolean {
+    return this.lookup(type) !== undefined;
+  }
+
+  private lookup(type: string): ComponentClass<T> | undefined {
     return this.modules.get(type) ?? this.modules.get(splitScope(type).name);
   }
 
-  has(type: string): boolean {
-    return this.get(type) !== undefined;
+  /** Loads the module that registers `type`, per the generated schema. True when it was loaded. */
+  private autoload(type: string): boolean {
+    if (this.schemaOption !== undefined) return false;
+    const comp = findComponent(this.name, type);
+    if (!comp) return false;
+    // runtime/registry -> the root of the sources (the repository, or dist/ when compiled).
+    const file = path.join(__dirname, '..', '..', comp.location.file.replace(/\.tsx?$/, ''));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(file);
+    return true;
   }
 
   keys(): string[] {
@@ -176,8 +198,7 @@ export class Registry<T = unknown> {
         );
       }
       typeName = name;
-      cls = this.modules.get(type) as ComponentClass<R> | undefined;
-      cls ??= this.modules.get(name) as ComponentClass<R> | undefined;
+      cls = this.get(type) as ComponentClass<R> | undefined;
       if (!cls) throw this.unknownType(type, name, where, locationOf(keyPath ? `${keyPath}.type` : undefined));
     } else {
       throw new MmclsError(`${this.name}${where}: the dict has no "type" string: ${JSON.stringify(cfg)}`, {

@@ -24,3 +24,29 @@ describe('registry schema of the runtime', () => {
     }
   });
 });
+
+describe('registry autoload', () => {
+  it('loads the module of a type the schema knows when it is not registered yet', function () {
+    // Run in a child process: this one has already loaded every runtime module above.
+    const { spawnSync } = require('child_process') as typeof import('child_process');
+    const schema = generateSchema({ root: ROOT, include: ['runtime'] });
+    const comp = schema.components.find((c) => c.registry === 'MODELS' && !c.aliasOf);
+    if (!comp) this.skip();
+    const fs = require('fs') as typeof import('fs');
+    const tmp = path.join(ROOT, '.tmp', `schema-autoload-${process.pid}.json`);
+    fs.mkdirSync(path.dirname(tmp), { recursive: true });
+    fs.writeFileSync(tmp, JSON.stringify(schema));
+    try {
+      const code = `const r = require('./runtime/registry'); const before = r.MODELS.has(${JSON.stringify(comp.type)}); const cls = r.MODELS.get(${JSON.stringify(comp.type)}); console.log(JSON.stringify([before, cls && cls.name]));`;
+      const res = spawnSync(process.execPath, ['--require', 'tsx/cjs', '-e', code], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, MMCLS_REGISTRY_SCHEMA: tmp },
+      });
+      assert.equal(res.status, 0, res.stderr);
+      assert.deepEqual(JSON.parse(res.stdout.trim().split('\n').pop() as string), [false, comp.className]);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  });
+});
