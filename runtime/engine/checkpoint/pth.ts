@@ -267,6 +267,13 @@ function makeGlobals(file: string): Globals {
     resolve(module, name) {
       const q = `${module}.${name}`;
       const g = table.get(q);
+      if (!g && (/^torch\.\w+Storage$/.test(q) || q.startsWith('torch._utils._rebuild_'))) {
+        // PyTorch's own kinds of tensor that we have no use for: say so rather than cry wolf.
+        throw new MmclsError(
+          `the checkpoint holds tensors that need '${q}' (quantized, complex, sparse or device-specific tensors), which are not supported. Nothing was executed.`,
+          { code: 'checkpoint.unsupported', location: { file } },
+        );
+      }
       if (!g) throw unsafeGlobal(file, q, ALLOWED_SUMMARY);
       return g;
     },
@@ -444,39 +451,52 @@ function materialize(root: unknown, file: string): StateValue {
     if (typeof k === 'boolean') return k ? 'True' : 'False';
     return String(k);
   };
-  const walk = (v: unknown): StateValue => {
+  // Pickles can share and nest objects; a hostile one can make a list contain itself, nest
+  // thousands deep, or share sub-lists so that the tree they stand for is exponentially large.
+  // Those are errors here, before anything walks the result recursively.
+  const MAX_DEPTH = 500;
+  const MAX_NODES = 20_000_000;
+  const sizes = new Map<unknown, number>();
+  const open = new Set<unknown>();
+  let nodes = 0;
+  const tooBig = (what: string): MmclsError =>
+    new MmclsError(`the checkpoint's data ${what}; it is not a state dict (corrupt or hostile file)`, { code: 'checkpoint.corrupt', location: { file } });
+  const walk = (v: unknown, depth: number): StateValue => {
     if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') return v;
     if (v instanceof Uint8Array) return v;
     if (v instanceof TensorRef) return tensor(v);
-    if (seen.has(v)) return seen.get(v) as StateValue;
-    if (v instanceof PyDict) {
-      const out: StateObject = {};
-      seen.set(v, out);
-      for (const [k, x] of v.map) out[key(k)] = walk(x);
-      return out;
+    if (open.has(v)) throw tooBig('contains itself');
+    if (depth > MAX_DEPTH) throw tooBig(`is nested more than ${MAX_DEPTH} levels deep`);
+    if (seen.has(v)) {
+      nodes += sizes.get(v) ?? 1;
+      if (nodes > MAX_NODES) throw tooBig(`expands to more than ${MAX_NODES} values`);
+      return seen.get(v) as StateValue;
     }
-    if (v instanceof PyTuple || v instanceof PySet || Array.isArray(v)) {
-      const out: StateValue[] = [];
-      seen.set(v, out);
-      for (const x of Array.isArray(v) ? v : v.items) out.push(walk(x));
-      return out;
-    }
-    if (v instanceof NpArray) {
+    const start = nodes++;
+    open.add(v);
+    let out: StateValue;
+    if (v instanceof PyDict || v instanceof PyObject) {
+      const o: StateObject = v instanceof PyObject ? { __class__: v.qualname } : {};
+      seen.set(v, o);
+      for (const [k, x] of (v instanceof PyObject ? v.attrs : v).map) o[key(k)] = walk(x, depth + 1);
+      out = o;
+    } else if (v instanceof PyTuple || v instanceof PySet || Array.isArray(v)) {
+      const o: StateValue[] = [];
+      seen.set(v, o);
+      for (const x of Array.isArray(v) ? v : v.items) o.push(walk(x, depth + 1));
+      out = o;
+    } else if (v instanceof NpArray) {
       if (!v.value) throw badNumpy(file, 'array without data');
-      return v.value;
-    }
-    if (v instanceof NpDtype) return v.str;
-    if (v instanceof PyObject) {
-      const out: StateObject = { __class__: v.qualname };
-      seen.set(v, out);
-      for (const [k, x] of v.attrs.map) out[key(k)] = walk(x);
-      return out;
-    }
-    if (v instanceof PyMarker || v instanceof PyCallable) return v.qualname;
-    if (v instanceof Storage) {
+      out = v.value;
+    } else if (v instanceof NpDtype) out = v.str;
+    else if (v instanceof PyMarker || v instanceof PyCallable) out = v.qualname;
+    else if (v instanceof Storage) {
       throw new MmclsError(`the checkpoint holds a bare storage, which is not supported`, { code: 'checkpoint.unsupported', location: { file } });
-    }
-    throw new Error(`internal: unexpected unpickled value ${Object.prototype.toString.call(v)}`);
+    } else throw new Error(`internal: unexpected unpickled value ${Object.prototype.toString.call(v)}`);
+    open.delete(v);
+    sizes.set(v, nodes - start);
+    if (nodes > MAX_NODES) throw tooBig(`expands to more than ${MAX_NODES} values`);
+    return out;
   };
-  return walk(root);
+  return walk(root, 0);
 }

@@ -67,14 +67,17 @@ export function encodeState(v: StateValue, path: string, putTensor: (path: strin
 }
 
 /** The inverse of `encodeState`; `getTensor` resolves a stored key (and throws if it is missing). */
-export function decodeState(j: JsonValue, getTensor: (key: string) => TensorData, where: string): StateValue {
+export function decodeState(j: JsonValue, getTensor: (key: string) => TensorData, where: string, depth = 0): StateValue {
   if (j === null || typeof j !== 'object') return j;
-  if (Array.isArray(j)) return j.map((x) => decodeState(x, getTensor, where));
+  if (depth > 500) {
+    throw new MmclsError('the checkpoint metadata is nested more than 500 levels deep (corrupt file)', { code: 'checkpoint.corrupt', location: { file: where } });
+  }
+  if (Array.isArray(j)) return j.map((x) => decodeState(x, getTensor, where, depth + 1));
   const keys = Object.keys(j);
   if (keys.length === 1 && MARKERS.has(keys[0])) {
     const k = keys[0];
     const x = j[k];
-    if (k === DICT && isJsonObject(x)) return decodeObject(x, getTensor, where);
+    if (k === DICT && isJsonObject(x)) return decodeObject(x, getTensor, where, depth);
     if (typeof x === 'string') {
       switch (k) {
         case TENSOR:
@@ -96,12 +99,12 @@ export function decodeState(j: JsonValue, getTensor: (key: string) => TensorData
       location: { file: where },
     });
   }
-  return decodeObject(j, getTensor, where);
+  return decodeObject(j, getTensor, where, depth);
 }
 
-function decodeObject(j: JsonObject, getTensor: (key: string) => TensorData, where: string): StateObject {
+function decodeObject(j: JsonObject, getTensor: (key: string) => TensorData, where: string, depth: number): StateObject {
   const out: StateObject = {};
-  for (const [k, x] of Object.entries(j)) out[k] = decodeState(x, getTensor, where);
+  for (const [k, x] of Object.entries(j)) out[k] = decodeState(x, getTensor, where, depth + 1);
   return out;
 }
 

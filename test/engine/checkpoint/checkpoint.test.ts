@@ -9,6 +9,7 @@ import {
   StateObject,
   TensorData,
   convertCheckpoint,
+  layoutSafetensors,
   parseSafetensors,
   readCheckpoint,
   writeCheckpoint,
@@ -141,6 +142,28 @@ describe('engine/checkpoint: our checkpoints', () => {
     it('says which folder is missing', async () => {
       await assert.rejects(writeCheckpoint(path.join(tmp, 'nope', 'x.safetensors'), sample()), /the folder .*nope does not exist/);
     });
+  });
+
+  it('reports damaged or too new metadata in our files', async () => {
+    const w: TensorData = { dtype: 'F32', shape: [1], data: new Float32Array([1]) };
+    const write = (doc: string): string => {
+      const { head, order } = layoutSafetensors([['w', w]], { [METADATA_KEY]: doc });
+      const f = path.join(tmp, `meta-${Math.random().toString(36).slice(2)}.safetensors`);
+      fs.writeFileSync(f, Buffer.concat([head, ...order.map(([, t]) => Buffer.from(t.data.buffer))]));
+      return f;
+    };
+    const cases: Array<[string, string, RegExp]> = [
+      ['{"mmcls_checkpoint": 1, "meta": {', 'checkpoint.corrupt', /metadata is not valid JSON/],
+      ['{"mmcls_checkpoint": 1, "state_dict": ["w"], "meta": {"m": {"__tensor__": "nope"}}}', 'checkpoint.corrupt', /refers to tensor 'nope', which the file does not contain/],
+      ['{"mmcls_checkpoint": 99, "state_dict": ["w"]}', 'checkpoint.unsupported', /newer mmcls \(format 99/],
+      ['{"mmcls_checkpoint": 1, "meta": ' + '['.repeat(600) + ']'.repeat(600) + '}', 'checkpoint.corrupt', /nested more than 500 levels/],
+    ];
+    for (const [doc, code, re] of cases) {
+      const f = write(doc);
+      await assert.rejects(readCheckpoint(f), (e: unknown) => e instanceof MmclsError && e.code === code && re.test(e.message) && e.location.file === f);
+    }
+    const ok = await readCheckpoint(write('{"mmcls_checkpoint": 1, "state_dict": ["w"], "meta": {"epoch": 2}}'));
+    assert.equal(ok.meta.epoch, 2);
   });
 
   it('rejects invalid input to writeCheckpoint with the file named', async () => {

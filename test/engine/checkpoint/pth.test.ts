@@ -145,6 +145,25 @@ describe('engine/checkpoint: PyTorch .pth', () => {
     // The allowed globals work in the same harness, so the refusals above are about the globals.
     const ok = readPth(pth("ccollections\nOrderedDict\n)R(S'a'\nK\x07u"), 'ok.pth');
     assert.deepEqual(ok.value, { a: 7 });
+
+    // Kinds of tensor we cannot hold are "unsupported", not "hostile".
+    assert.throws(
+      () => readPth(pth('ctorch\nQInt8Storage\n'), 'q.pth'),
+      (e: unknown) => e instanceof MmclsError && e.code === 'checkpoint.unsupported' && /'torch\.QInt8Storage'.*not supported/.test(e.message),
+    );
+  });
+
+  it('refuses pickled data that contains itself, nests absurdly deep or expands exponentially', () => {
+    const pth = (body: string): Uint8Array =>
+      zipSync({ 'archive/data.pkl': [Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from(body, 'latin1'), Buffer.from('.')]), { level: 0 }] });
+    const cases: Array<[string, RegExp]> = [
+      [']q\x00h\x00a', /contains itself/], // x = []; x.append(x)
+      [']'.repeat(600) + 'a'.repeat(599), /nested more than 500 levels deep/],
+      [']' + 'q\x00h\x00h\x00\x86'.repeat(40), /expands to more than/], // x = (x, x), 40 times: 2^40 leaves
+    ];
+    for (const [body, re] of cases) {
+      assert.throws(() => readPth(pth(body), 'x.pth'), (e: unknown) => e instanceof MmclsError && e.code === 'checkpoint.corrupt' && re.test(e.message), String(re));
+    }
   });
 
   it('reports a truncated zip checkpoint clearly', async () => {
