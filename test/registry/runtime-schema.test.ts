@@ -1,6 +1,7 @@
 import { strict as assert } from 'assert';
 import * as path from 'path';
 import { REGISTRIES } from '../../runtime/registry';
+import { checkValue } from '../../runtime/registry/check';
 import { generateSchema } from '../../scripts/gen-schema';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -18,6 +19,12 @@ describe('registry schema of the runtime', () => {
       assert.equal(cls.name, c.className, `${c.registry}.${c.type}`);
     }
     for (const c of schema.components) {
+      // The documented default must pass build()'s own checks (a user may write it out).
+      for (const o of c.options) {
+        if (!('default' in o)) continue;
+        const bad = checkValue(o, o.default);
+        assert.equal(bad, undefined, `${o.location.file}:${o.location.line}: ${c.type}.${o.name}: @default ${o.defaultText} does not fit ${o.type}: ${bad?.message}`);
+      }
       const names = c.options.map((o) => o.name);
       assert.equal(new Set(names).size, names.length, `${c.type} has duplicate options`);
       assert.ok(!names.includes('type'), `${c.type}: "type" is not an option`);
