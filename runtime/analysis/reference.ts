@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../errors';
 import { MODELS } from '../registry';
-import { Module, StateEntry } from '../nn/module';
+import { Buffer, Module, StateEntry } from '../nn/module';
 import { analyzeComplexity } from './complexity';
 
 /**
@@ -112,13 +112,14 @@ export function fillValues(name: string, torchShape: number[]): Float32Array {
 
 /** The filled state dict for `model` in PyTorch's layout; integer buffers keep their values. */
 export function filledStateDict(model: Module, untouched: Set<string> = new Set()): Map<string, StateEntry> {
-  const current = model.stateDict();
   const out = new Map<string, StateEntry>();
-  for (const [key, entry] of current) {
-    if (key.endsWith('num_batches_tracked') || untouched.has(key) || (entry.dtype && entry.dtype !== 'float32')) {
-      out.set(key, entry);
+  for (const { key, shape, tensor } of model.stateDictKeys()) {
+    const isInt = tensor instanceof Buffer && tensor.torchDtype !== 'float32';
+    if (key.endsWith('num_batches_tracked') || untouched.has(key) || isInt) {
+      const data = tensor.variable.dataSync() as Float32Array | Int32Array;
+      out.set(key, { data: data.slice(), shape, dtype: tensor instanceof Buffer ? tensor.torchDtype : 'float32' });
     } else {
-      out.set(key, { data: fillValues(key, entry.shape), shape: entry.shape, dtype: 'float32' });
+      out.set(key, { data: fillValues(key, shape), shape, dtype: 'float32' });
     }
   }
   return out;

@@ -10,3 +10,6 @@ export * from './heads/cls_head';
 export * from './heads/linear_head';
 export * from './data_preprocessor';
 export * from './classifiers/image';
+export * from './backbones/mobilenet_v2';
+export * from './utils/make_divisible';
+export * from './utils/se_layer';

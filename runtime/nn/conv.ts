@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../errors';
 import { Layer } from './layer';
-import { Layout, Parameter, ShapeContext, shapeNumel } from './module';
+import { Layout, Parameter, ShapeContext, lazy, shapeNumel } from './module';
 import { MODELS } from '../registry';
 
 export type Pair = number | [number, number];
@@ -110,8 +110,8 @@ export class Conv2d extends Layer {
       shape = [kh, kw, cin / this.groups, cout];
     }
     // PyTorch's default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-    this.weight = this.registerParameter('weight', tf.randomUniform(shape, -bound, bound), layout)!;
-    this.bias = this.registerParameter('bias', options.bias ?? true ? tf.randomUniform([cout], -bound, bound) : null);
+    this.weight = this.registerParameter('weight', lazy(shape, () => tf.randomUniform(shape, -bound, bound)), layout)!;
+    this.bias = this.registerParameter('bias', options.bias ?? true ? lazy([cout], () => tf.randomUniform([cout], -bound, bound)) : null);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -194,12 +194,12 @@ export class Linear extends Layer {
     const bound = 1 / Math.sqrt(this.inFeatures);
     this.weight = this.registerParameter(
       'weight',
-      tf.randomUniform([this.inFeatures, this.outFeatures], -bound, bound),
+      lazy([this.inFeatures, this.outFeatures], () => tf.randomUniform([this.inFeatures, this.outFeatures], -bound, bound)),
       { kind: 'linear' },
     )!;
     this.bias = this.registerParameter(
       'bias',
-      options.bias ?? true ? tf.randomUniform([this.outFeatures], -bound, bound) : null,
+      options.bias ?? true ? lazy([this.outFeatures], () => tf.randomUniform([this.outFeatures], -bound, bound)) : null,
     );
   }
 

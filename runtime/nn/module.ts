@@ -6,36 +6,94 @@ import { initialize } from './init';
 
 export { IDENTITY, Layout, fromTorchLayout, toTorchLayout, torchShapeOf } from './layout';
 
-/** A learnable tensor: a `tf.Variable` plus how it maps to PyTorch. */
-export class Parameter {
-  constructor(
-    public variable: tf.Variable,
-    readonly layout: Layout,
-  ) {}
+/**
+ * A tensor created on first use: models can be built, inspected and analysed (state-dict keys,
+ * parameter counts, FLOPs) without allocating their weights.
+ */
+export class LazyTensor {
+  private value: tf.Variable | null = null;
+  private init: (() => tf.Tensor) | null;
+  readonly shape: number[];
+  readonly dtype: 'float32' | 'int32';
+  protected trainableFlag: boolean;
 
-  /** False for frozen parameters (PyTorch's `requires_grad`); optimizers and `tf.variableGrads` skip them. */
-  get requiresGrad(): boolean {
-    return this.variable.trainable;
-  }
-  set requiresGrad(v: boolean) {
-    this.variable.trainable = v;
+  constructor(init: tf.Tensor | { shape: number[]; init: () => tf.Tensor; dtype?: 'float32' | 'int32' }, trainable: boolean) {
+    this.trainableFlag = trainable;
+    if (init instanceof tf.Tensor) {
+      this.shape = [...init.shape];
+      this.dtype = init.dtype === 'int32' ? 'int32' : 'float32';
+      this.value = tf.variable(init, trainable, undefined, this.dtype);
+      init.dispose();
+      this.init = null;
+    } else {
+      this.shape = [...init.shape];
+      this.dtype = init.dtype ?? 'float32';
+      this.init = init.init;
+    }
   }
 
-  get shape(): number[] {
-    return this.variable.shape;
+  /** The variable (allocated and initialised on first access). */
+  get variable(): tf.Variable {
+    if (!this.value) {
+      const t = this.init!();
+      this.value = tf.variable(t, this.trainableFlag, undefined, this.dtype);
+      t.dispose();
+      this.init = null;
+    }
+    return this.value;
   }
 
-  get torchShape(): number[] {
-    return torchShapeOf(this.variable.shape, this.layout);
+  /** Whether the tensor has been allocated. */
+  get materialized(): boolean {
+    return this.value !== null;
   }
 
   get numel(): number {
-    return this.variable.size;
+    return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** Replaces the value (same shape, layout here). */
+  /** Replaces the value (same shape, layout here); allocates without running the initialiser. */
   assign(value: tf.Tensor): void {
-    this.variable.assign(value.dtype === this.variable.dtype ? value : tf.cast(value, this.variable.dtype));
+    const v = value.dtype === this.dtype ? value : tf.cast(value, this.dtype);
+    if (!this.value) {
+      this.value = tf.variable(tf.reshape(v, this.shape), this.trainableFlag, undefined, this.dtype);
+      this.init = null;
+    } else {
+      this.value.assign(v.shape.length === this.shape.length ? v : tf.reshape(v, this.shape));
+    }
+  }
+
+  dispose(): void {
+    this.value?.dispose();
+    this.value = null;
+  }
+}
+
+/** Shape + initialiser of a lazily created tensor. */
+export function lazy(shape: number[], init: () => tf.Tensor, dtype: 'float32' | 'int32' = 'float32'): { shape: number[]; init: () => tf.Tensor; dtype: 'float32' | 'int32' } {
+  return { shape, init, dtype };
+}
+
+/** A learnable tensor: a `tf.Variable` plus how it maps to PyTorch. */
+export class Parameter extends LazyTensor {
+  constructor(
+    init: tf.Tensor | { shape: number[]; init: () => tf.Tensor },
+    readonly layout: Layout,
+  ) {
+    super(init, true);
+  }
+
+  /** False for frozen parameters (PyTorch's `requires_grad`); optimizers and `tf.variableGrads` skip them. */
+  get requiresGrad(): boolean {
+    return this.trainableFlag;
+  }
+  set requiresGrad(v: boolean) {
+    this.trainableFlag = v;
+    if (this.materialized) this.variable.trainable = v;
+  }
+
+  get torchShape(): number[] {
+    return torchShapeOf(this.shape, this.layout);
   }
 }
 
@@ -43,29 +101,19 @@ export class Parameter {
 export type TorchDtype = 'float32' | 'int64' | 'int32' | 'bool';
 
 /** A non-learnable tensor that is part of the state dict (running statistics, index tables). */
-export class Buffer {
+export class Buffer extends LazyTensor {
   constructor(
-    public variable: tf.Variable,
+    init: tf.Tensor | { shape: number[]; init: () => tf.Tensor; dtype?: 'float32' | 'int32' },
     readonly torchDtype: TorchDtype,
     readonly layout: Layout = IDENTITY,
     /** Non-persistent buffers are left out of the state dict, as in PyTorch. */
     readonly persistent = true,
-  ) {}
-
-  get shape(): number[] {
-    return this.variable.shape;
+  ) {
+    super(init, false);
   }
 
   get torchShape(): number[] {
-    return torchShapeOf(this.variable.shape, this.layout);
-  }
-
-  get numel(): number {
-    return this.variable.size;
-  }
-
-  assign(value: tf.Tensor): void {
-    this.variable.assign(value.dtype === this.variable.dtype ? value : tf.cast(value, this.variable.dtype));
+    return torchShapeOf(this.shape, this.layout);
   }
 }
 
@@ -155,14 +203,17 @@ export abstract class Module {
   // ---------------------------------------------------------------- registration
 
   /** Registers a parameter; `value` is in this module's layout (HWIO for conv, [in, out] for linear). */
-  protected registerParameter(name: string, value: tf.Tensor | null, layout: Layout = IDENTITY): Parameter | null {
+  protected registerParameter(
+    name: string,
+    value: tf.Tensor | { shape: number[]; init: () => tf.Tensor } | null,
+    layout: Layout = IDENTITY,
+  ): Parameter | null {
     this.checkName(name);
     if (value === null) {
       this.params.set(name, null);
       return null;
     }
-    const p = new Parameter(tf.variable(value, true, undefined, 'float32'), layout);
-    value.dispose();
+    const p = new Parameter(value, layout);
     this.params.set(name, p);
     return p;
   }
@@ -170,14 +221,13 @@ export abstract class Module {
   /** Registers a buffer (not learnable, part of the state dict unless `persistent` is false). */
   protected registerBuffer(
     name: string,
-    value: tf.Tensor,
+    value: tf.Tensor | { shape: number[]; init: () => tf.Tensor; dtype?: 'float32' | 'int32' },
     torchDtype: TorchDtype = 'float32',
     persistent = true,
     layout: Layout = IDENTITY,
   ): Buffer {
     this.checkName(name);
-    const b = new Buffer(tf.variable(value, false, undefined, value.dtype), torchDtype, layout, persistent);
-    value.dispose();
+    const b = new Buffer(value, torchDtype, layout, persistent);
     this.buffers.set(name, b);
     return b;
   }
@@ -417,10 +467,10 @@ export abstract class Module {
     }
     for (const { target, entry } of toLoad) {
       tf.tidy(() => {
-        const dtype = target.variable.dtype;
-        const values = toTypedArray(entry.data, dtype === 'int32' ? 'int32' : 'float32');
-        const t = tf.tensor(values, target.torchShape.length ? target.torchShape : [], dtype === 'int32' ? 'int32' : 'float32');
-        target.variable.assign(tf.reshape(fromTorchLayout(t, target.layout), target.variable.shape));
+        const dtype = target.dtype;
+        const values = toTypedArray(entry.data, dtype);
+        const t = tf.tensor(values, target.torchShape, dtype);
+        target.assign(tf.reshape(fromTorchLayout(t, target.layout), target.shape));
       });
       report.loaded++;
     }
@@ -429,8 +479,8 @@ export abstract class Module {
 
   /** Frees the memory of every parameter and buffer. */
   dispose(): void {
-    for (const [, p] of this.namedParameters()) p.variable.dispose();
-    for (const [, b] of this.namedBuffers()) b.variable.dispose();
+    for (const [, p] of this.namedParameters()) p.dispose();
+    for (const [, b] of this.namedBuffers()) b.dispose();
   }
 
   // ---------------------------------------------------------------- shape inference

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../errors';
 import { Layer } from './layer';
-import { Buffer, Parameter, ShapeContext, shapeNumel } from './module';
+import { Buffer, Parameter, ShapeContext, lazy, shapeNumel } from './module';
 import { MODELS } from '../registry';
 
 /** Options of the batch norms (PyTorch's `nn.BatchNorm2d`). */
@@ -40,12 +40,12 @@ export class _BatchNorm extends Layer {
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
     this.affine = options.affine ?? true;
-    this.weight = this.registerParameter('weight', this.affine ? tf.ones([c]) : null);
-    this.bias = this.registerParameter('bias', this.affine ? tf.zeros([c]) : null);
+    this.weight = this.registerParameter('weight', this.affine ? lazy([c], () => tf.ones([c])) : null);
+    this.bias = this.registerParameter('bias', this.affine ? lazy([c], () => tf.zeros([c])) : null);
     if (options.track_running_stats ?? true) {
-      this.runningMean = this.registerBuffer('running_mean', tf.zeros([c]));
-      this.runningVar = this.registerBuffer('running_var', tf.ones([c]));
-      this.numBatchesTracked = this.registerBuffer('num_batches_tracked', tf.scalar(0, 'int32'), 'int64');
+      this.runningMean = this.registerBuffer('running_mean', lazy([c], () => tf.zeros([c])));
+      this.runningVar = this.registerBuffer('running_var', lazy([c], () => tf.ones([c])));
+      this.numBatchesTracked = this.registerBuffer('num_batches_tracked', lazy([], () => tf.scalar(0, 'int32'), 'int32'), 'int64');
     } else {
       this.runningMean = this.runningVar = this.numBatchesTracked = null;
     }
@@ -154,8 +154,8 @@ export class LayerNorm extends Layer {
     this.normalizedShape = typeof options.normalized_shape === 'number' ? [options.normalized_shape] : [...options.normalized_shape];
     this.eps = options.eps ?? 1e-5;
     const affine = options.elementwise_affine ?? true;
-    this.weight = this.registerParameter('weight', affine ? tf.ones(this.normalizedShape) : null);
-    this.bias = this.registerParameter('bias', affine ? tf.zeros(this.normalizedShape) : null);
+    this.weight = this.registerParameter('weight', affine ? lazy(this.normalizedShape, () => tf.ones(this.normalizedShape)) : null);
+    this.bias = this.registerParameter('bias', affine ? lazy(this.normalizedShape, () => tf.zeros(this.normalizedShape)) : null);
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -205,8 +205,8 @@ export class GroupNorm extends Layer {
     }
     this.eps = options.eps ?? 1e-5;
     const affine = options.affine ?? true;
-    this.weight = this.registerParameter('weight', affine ? tf.ones([this.numChannels]) : null);
-    this.bias = this.registerParameter('bias', affine ? tf.zeros([this.numChannels]) : null);
+    this.weight = this.registerParameter('weight', affine ? lazy([this.numChannels], () => tf.ones([this.numChannels])) : null);
+    this.bias = this.registerParameter('bias', affine ? lazy([this.numChannels], () => tf.zeros([this.numChannels])) : null);
   }
 
   forward(x: tf.Tensor): tf.Tensor {

@@ -9,6 +9,7 @@ import { _BatchNorm } from '../../nn/norm';
 import { AvgPool2d, MaxPool2d } from '../../nn/pooling';
 import { Feat } from '../types';
 import { BaseBackbone } from './base_backbone';
+import { SELayer } from '../utils/se_layer';
 
 const EPS = 1e-5;
 
@@ -26,9 +27,11 @@ export interface BlockOptions {
   /** ResNeXt: groups of the 3x3 conv. */
   groups?: number;
   /** ResNeXt: channels per group. */
-  base_width?: number;
-  /** ResNeXt: the stage's base channels. */
+  width_per_group?: number;
+  /** ResNeXt: the network's base channels. */
   base_channels?: number;
+  /** SE-ResNet: squeeze ratio of the SE layer (None: no SE layer). */
+  se_ratio?: number | null;
 }
 
 /** A residual block with an identity (or downsample) shortcut. */
@@ -137,9 +140,18 @@ export class Bottleneck extends ResBlock {
   readonly conv3: Layer;
   readonly bn3: Layer;
 
-  constructor(o: BlockOptions, midChannels?: number, groups = 1) {
+  readonly seLayer: SELayer | null = null;
+
+  constructor(o: BlockOptions) {
     super(o, 4);
-    const mid = midChannels ?? this.midChannels;
+    const groups = o.groups ?? 1;
+    let mid = this.midChannels;
+    if (groups !== 1) {
+      // ResNeXt: the middle width comes from groups x width_per_group, scaled with the stage.
+      const base = o.base_channels ?? 64;
+      if (mid % base !== 0) throw new MmclsError(`mid_channels ${mid} is not divisible by base_channels ${base}`, { code: 'model.bad-argument' });
+      mid = Math.floor((groups * (o.width_per_group ?? 4) * mid) / base);
+    }
     const normCfg = o.norm_cfg ?? { type: 'BN' };
     const stride = o.stride ?? 1;
     const dilation = o.dilation ?? 1;
@@ -167,6 +179,17 @@ export class Bottleneck extends ResBlock {
     this.relu = this.addModule('relu', new ReLU());
     this.downsample = this.addModule('downsample', o.downsample ?? null);
     this.dropPath = this.addModule('drop_path', (o.drop_path_rate ?? 0) > EPS ? new DropPath({ drop_prob: o.drop_path_rate }) : new Identity());
+    if (o.se_ratio !== undefined && o.se_ratio !== null) {
+      this.seLayer = this.addModule('se_layer', new SELayer({ channels: this.outChannels, ratio: o.se_ratio }));
+    }
+  }
+
+  protected override extra(out: tf.Tensor): tf.Tensor {
+    return this.seLayer ? this.seLayer.forward(out) : out;
+  }
+
+  protected override extraShape(x: ShapeValue, ctx: ShapeContext): ShapeValue {
+    return this.seLayer ? this.seLayer.inferShape(x, ctx) : x;
   }
 
   protected residual(x: tf.Tensor): tf.Tensor {
@@ -373,7 +396,7 @@ export class ResNet extends BaseBackbone {
         norm_cfg: normCfg,
         dprs,
         stage: i,
-        base_channels: baseChannels * 2 ** i,
+        base_channels: baseChannels,
       });
       const name = `layer${i + 1}`;
       this.addModule(name, layer);
@@ -385,7 +408,12 @@ export class ResNet extends BaseBackbone {
     this.freezeStages();
   }
 
-  /** Builds one block; subclasses (ResNeXt, SE-ResNet) override. */
+  /** Block options a subclass adds (ResNeXt: groups, width_per_group; SE-ResNet: se_ratio). */
+  protected extraBlockOptions(): Partial<BlockOptions> {
+    return {};
+  }
+
+  /** Builds one block; subclasses override. */
   protected makeBlock(kind: 'basic' | 'bottleneck', o: BlockOptions): ResBlock {
     return kind === 'basic' ? new BasicBlock(o) : new Bottleneck(o);
   }
@@ -416,7 +444,7 @@ export class ResNet extends BaseBackbone {
       avg_down: o.avg_down,
       conv_cfg: o.conv_cfg,
       norm_cfg: o.norm_cfg,
-      blockOptions: { dilation: o.dilation, style: o.style, base_channels: o.base_channels },
+      blockOptions: { dilation: o.dilation, style: o.style, base_channels: o.base_channels, ...this.extraBlockOptions() },
       dprs: o.dprs,
     });
   }
@@ -567,5 +595,73 @@ export class ResNet_CIFAR extends ResNet {
 
   protected override stemShape(x: ShapeValue, ctx: ShapeContext): ShapeValue {
     return this.relu!.inferShape(this.norm1!.inferShape(this.conv1!.inferShape(x, ctx), ctx), ctx);
+  }
+}
+
+const DEEP_ONLY = (depth: number, who: string): void => {
+  if (![50, 101, 152].includes(depth)) {
+    throw new MmclsError(`invalid depth ${depth} for ${who}; expected one of 50, 101, 152`, { code: 'model.bad-argument' });
+  }
+};
+
+/** Options of {@link ResNeXt}. */
+export interface ResNeXtOptions extends ResNetOptions {
+  /** Network depth, one of 50, 101, 152. */
+  depth: 50 | 101 | 152;
+  /** Groups of the 3x3 convs. @default 32 */
+  groups?: number;
+  /** Channels per group in the first stage. @default 4 */
+  width_per_group?: number;
+}
+
+/** ResNeXt backbone (Aggregated Residual Transformations for Deep Neural Networks). */
+@MODELS.registerModule()
+export class ResNeXt extends ResNet {
+  constructor(options: ResNeXtOptions) {
+    DEEP_ONLY(options.depth, 'ResNeXt');
+    super(options);
+  }
+
+  protected override extraBlockOptions(): Partial<BlockOptions> {
+    const o = this.opts as ResNeXtOptions;
+    return { groups: o.groups ?? 32, width_per_group: o.width_per_group ?? 4 };
+  }
+}
+
+/** Options of {@link SEResNet}. */
+export interface SEResNetOptions extends ResNetOptions {
+  /** Network depth, one of 50, 101, 152. */
+  depth: 50 | 101 | 152;
+  /** Squeeze ratio of the SE layers. @default 16 */
+  se_ratio?: number;
+}
+
+/** SE-ResNet backbone (Squeeze-and-Excitation Networks). */
+@MODELS.registerModule()
+export class SEResNet extends ResNet {
+  constructor(options: SEResNetOptions) {
+    DEEP_ONLY(options.depth, 'SEResNet');
+    super(options);
+  }
+
+  protected override extraBlockOptions(): Partial<BlockOptions> {
+    return { se_ratio: (this.opts as SEResNetOptions).se_ratio ?? 16 };
+  }
+}
+
+/** Options of {@link SEResNeXt}. */
+export interface SEResNeXtOptions extends SEResNetOptions {
+  /** Groups of the 3x3 convs. @default 32 */
+  groups?: number;
+  /** Channels per group in the first stage. @default 4 */
+  width_per_group?: number;
+}
+
+/** SE-ResNeXt backbone: ResNeXt blocks with Squeeze-and-Excitation. */
+@MODELS.registerModule()
+export class SEResNeXt extends SEResNet {
+  protected override extraBlockOptions(): Partial<BlockOptions> {
+    const o = this.opts as SEResNeXtOptions;
+    return { se_ratio: o.se_ratio ?? 16, groups: o.groups ?? 32, width_per_group: o.width_per_group ?? 4 };
   }
 }

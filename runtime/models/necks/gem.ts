@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../../errors';
 import { MODELS } from '../../registry';
-import { Module, Parameter, ShapeContext, ShapeValue } from '../../nn/module';
+import { Module, Parameter, ShapeContext, ShapeValue, lazy } from '../../nn/module';
 import { Feat, asTensor } from '../types';
 
 /** Options of {@link GeneralizedMeanPooling}. */
@@ -24,7 +24,7 @@ export class GeneralizedMeanPooling extends Module {
     super();
     const p = options.p ?? 3.0;
     if (!(p >= 1)) throw new MmclsError("GeneralizedMeanPooling: 'p' must be a value greater than 1", { code: 'model.bad-argument' });
-    this.p = this.registerParameter('p', tf.mul(tf.ones([1]), p))!;
+    this.p = this.registerParameter('p', lazy([1], () => tf.fill([1], p)))!;
     this.p.requiresGrad = options.p_trainable ?? false;
     this.eps = options.eps ?? 1e-6;
   }
