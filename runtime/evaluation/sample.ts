@@ -102,9 +102,22 @@ export function labelToOnehot(labels: readonly number[], numClasses: number): nu
 
 /** Indices of the k largest values, largest first; ties keep the lower index first. */
 export function topkIndices(row: readonly number[], k: number): number[] {
-  const idx = row.map((_, i) => i);
-  idx.sort((a, b) => (row[b] !== row[a] ? row[b] - row[a] : a - b));
-  return idx.slice(0, k);
+  if (k > 16) {
+    const idx = row.map((_, i) => i);
+    idx.sort((a, b) => (row[b] !== row[a] ? row[b] - row[a] : a - b));
+    return idx.slice(0, k);
+  }
+  // Small k (top-1/top-5 over many classes): one pass keeping the best k in order.
+  const best: number[] = [];
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (best.length === k && !(v > row[best[k - 1]])) continue;
+    let j = best.length < k ? best.length : k - 1;
+    while (j > 0 && v > row[best[j - 1]]) j--;
+    best.splice(j, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** Python's `f'{x:.2f}'` for the threshold suffixes of metric names. */

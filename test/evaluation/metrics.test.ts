@@ -8,6 +8,7 @@ import {
   MultiLabelMetric,
   SingleLabelMetric,
   buildEvaluator,
+  topkIndices,
 } from '../../runtime/evaluation';
 import { setEngineLogger } from '../../runtime/engine/optim/logging';
 import { METRICS } from '../../runtime/registry';
@@ -211,5 +212,22 @@ describe('metrics (MMClassification result keys and values)', () => {
     // Flat sample layout and tensor-like values.
     const flat = SCORES.map((s, i) => ({ pred_score: { dataSync: () => Float32Array.from(s) }, gt_label: TARGET[i] }));
     nearAll(run({ type: 'Accuracy' }, flat), { 'accuracy/top1': 50 });
+  });
+});
+
+describe('topkIndices', () => {
+  it('agrees with a full stable sort, ties included', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let t = 0; t < 500; t++) {
+      const n = 1 + Math.floor(rnd() * 40);
+      const row = Array.from({ length: n }, () => Math.floor(rnd() * 6) / 5);
+      const k = 1 + Math.floor(rnd() * n);
+      const ref = row
+        .map((_, i) => i)
+        .sort((a, b) => (row[b] !== row[a] ? row[b] - row[a] : a - b))
+        .slice(0, k);
+      assert.deepEqual(topkIndices(row, k), ref, JSON.stringify({ row, k }));
+    }
   });
 });

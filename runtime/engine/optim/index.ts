@@ -7,3 +7,4 @@ export * from './optim_wrapper';
 export * from './default_constructor';
 export * from './logging';
 export * from './describe_params';
+export * from './scale_lr';

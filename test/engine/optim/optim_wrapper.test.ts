@@ -12,7 +12,9 @@ import {
   setEngineLogger,
   clipGradNorm,
   GradMap,
+  scaleLr,
 } from '../../../runtime/engine/optim';
+import { buildParamSchedulers } from '../../../runtime/engine/schedulers';
 
 function variable(values: number[], shape?: number[], trainable = true): tf.Variable {
   const t = tf.tensor(values, shape ?? [values.length]);
@@ -275,5 +277,27 @@ describe('DefaultOptimWrapperConstructor (paramwise_cfg)', () => {
     const wd = ow.paramGroups.map((g) => g.weight_decay);
     assert.deepEqual(wd, [0.05, 0, 0, 0, 0.05, 0.05, 0.05, 0.05, 0]);
     ow.dispose();
+  });
+});
+
+describe('scaleLr (auto_scale_lr)', () => {
+  it('scales every group by real / base batch size, only when enabled, before schedulers', () => {
+    const w = variable([1]);
+    const b = variable([1]);
+    const ow = buildOptimWrapper(
+      [
+        { name: 'w', variable: w },
+        { name: 'fc.bias', variable: b },
+      ],
+      { optimizer: { type: 'SGD', lr: 0.1 }, paramwise_cfg: { bias_lr_mult: 2 } },
+    );
+    assert.equal(scaleLr(ow, { enable: false, base_batch_size: 256 }, 32), null);
+    assert.equal(scaleLr(ow, { enable: true, base_batch_size: 256 }, 64), 0.25);
+    assert.deepEqual(ow.getLr().lr, [0.025, 0.05]);
+    buildParamSchedulers({ type: 'StepLR', step_size: 1 }, { optimizer: ow, maxEpochs: 2 });
+    assert.throws(() => scaleLr(ow, { enable: true, base_batch_size: 256 }, 64), /before building/);
+    ow.dispose();
+    w.dispose();
+    b.dispose();
   });
 });
