@@ -224,3 +224,16 @@ export function depthwiseBackpropInputNHWC(inputShape: [number, number, number, 
     });
   });
 }
+
+/**
+ * The explicit padding that gives a pooling window grid the same output size as `pad` with
+ * `dimRoundingMode` (numeric pad with 'ceil' / 'round' adds windows past the bottom / right).
+ * Kernels that ignore the rounding mode (wasm pooling, cpu AvgPoolGrad) get this instead.
+ */
+export function explicitPoolPadding(xShape: [number, number, number, number], filterSize: number | [number, number],
+  strides: number | [number, number], pad: Pad, rounding: Rounding): backend_util.ExplicitPadding {
+  const info = backend_util.computePool2DInfo(xShape, filterSize, strides, 1, pad as 'valid' | 'same' | number, rounding);
+  const bottom = (info.outHeight - 1) * info.strideHeight + info.filterHeight - info.inHeight - info.padInfo.top;
+  const right = (info.outWidth - 1) * info.strideWidth + info.filterWidth - info.inWidth - info.padInfo.left;
+  return [[0, 0], [info.padInfo.top, Math.max(0, bottom)], [info.padInfo.left, Math.max(0, right)], [0, 0]];
+}

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { GradConfig, NamedAttrMap } from '@tensorflow/tfjs-core';
-import { dilateFilter, pair, undilateFilter } from './conv-grad-ops';
+import { dilateFilter, explicitPoolPadding, pair, undilateFilter } from './conv-grad-ops';
 
 function run(kernelName: string, inputs: Record<string, tf.Tensor>, attrs: NamedAttrMap): tf.Tensor4D {
   return tf.engine().runKernel(kernelName, inputs as tf.NamedTensorMap, attrs) as tf.Tensor4D;
@@ -133,31 +133,142 @@ export function bilinearMatrix(inSize: number, outSize: number, alignCorners: bo
   return m;
 }
 
+/** The [outSize, inSize] 0/1 matrix of tfjs's nearest-neighbour resize along one axis (the cpu kernel's arithmetic). */
+export function nearestMatrix(inSize: number, outSize: number, alignCorners: boolean, halfPixelCenters: boolean): Float32Array {
+  const effIn = alignCorners && outSize > 1 ? inSize - 1 : inSize;
+  const effOut = alignCorners && outSize > 1 ? outSize - 1 : outSize;
+  const ratio = effIn / effOut;
+  const m = new Float32Array(outSize * inSize);
+  for (let r = 0; r < outSize; r++) {
+    const src = halfPixelCenters ? ratio * (r + 0.5) : ratio * r;
+    let i = Math.min(inSize - 1, alignCorners ? Math.round(src) : Math.floor(src));
+    if (halfPixelCenters) i = Math.max(0, i);
+    m[r * inSize + i] = 1;
+  }
+  return m;
+}
+
 /**
- * The ResizeBilinearGrad kernels of tfjs 4.x ignore `halfPixelCenters` (the mode that matches
- * PyTorch's `align_corners=False`), and the cpu one returns a [N, W, H, C] gradient for an
- * [N, H, W, C] image. Bilinear resizing is linear, Y = Ah X Aw^T per image and channel, so
- * dX = Ah^T dY Aw: two matMuls with the resize matrices, exact in every mode.
+ * dX = Ah^T dY Aw for a resize Y = Ah X Aw^T (per image and channel): two matMuls.
+ * Used for both resize modes because tfjs 4.x's gradient kernels are wrong: ResizeBilinearGrad
+ * ignores `halfPixelCenters` (PyTorch's `align_corners=False`) on every backend, and the cpu
+ * ResizeBilinearGrad / ResizeNearestNeighborGrad mix up height and width for non-square images.
  */
-const resizeBilinearGrad: GradConfig = {
-  kernelName: 'ResizeBilinear',
-  inputsToSave: ['images'],
+function resizeGrad(kernelName: string, matrix: typeof bilinearMatrix): GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['images'],
+    gradFunc: (dy, saved, attrs) => {
+      const [images] = saved;
+      return {
+        images: () => tf.tidy(() => {
+          const g = dy as tf.Tensor4D;
+          const [n, h, w, c] = images.shape as [number, number, number, number];
+          const [, oh, ow] = g.shape;
+          const align = Boolean(attrs.alignCorners);
+          const half = Boolean(attrs.halfPixelCenters);
+          const ahT = tf.transpose(tf.tensor2d(matrix(h, oh, align, half), [oh, h]));
+          const awT = tf.transpose(tf.tensor2d(matrix(w, ow, align, half), [ow, w]));
+          const rows = tf.matMul(ahT, tf.reshape(tf.transpose(g, [1, 0, 2, 3]), [oh, n * ow * c])); // [h, n*ow*c]
+          const cols = tf.transpose(tf.reshape(rows, [h, n, ow, c]), [2, 1, 0, 3]); // [ow, n, h, c]
+          const both = tf.matMul(awT, tf.reshape(cols, [ow, n * h * c])); // [w, n*h*c]
+          return tf.transpose(tf.reshape(both, [w, n, h, c]), [1, 2, 0, 3]);
+        }),
+      };
+    },
+  };
+}
+
+/**
+ * tfjs's avgPool divides each window by the number of its elements inside the image (TF's
+ * SAME semantics), but AvgPoolGrad divides by the full window size on every backend, so the
+ * gradient of a padded average pool is wrong at the borders. dy is rescaled by
+ * windowSize / validCount before the built-in kernel spreads it.
+ */
+const avgPoolGrad: GradConfig = {
+  kernelName: 'AvgPool',
+  inputsToSave: ['x'],
   gradFunc: (dy, saved, attrs) => {
-    const [images] = saved;
+    const [x] = saved;
     return {
-      images: () => tf.tidy(() => {
+      x: () => tf.tidy(() => {
+        const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as {
+          filterSize: [number, number] | number; strides: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil';
+        };
+        const x4 = x as tf.Tensor4D;
+        const info = tf.backend_util.computePool2DInfo(x4.shape, filterSize, strides, 1, pad, dimRoundingMode);
+        const valid = (o: number, stride: number, before: number, k: number, size: number) =>
+          Math.min(size, o * stride - before + k) - Math.max(0, o * stride - before);
+        const k = info.filterHeight * info.filterWidth;
+        const scale = new Float32Array(info.outHeight * info.outWidth);
+        let partial = false;
+        for (let oy = 0; oy < info.outHeight; oy++) {
+          const ch = valid(oy, info.strideHeight, info.padInfo.top, info.filterHeight, info.inHeight);
+          for (let ox = 0; ox < info.outWidth; ox++) {
+            const cw = valid(ox, info.strideWidth, info.padInfo.left, info.filterWidth, info.inWidth);
+            scale[oy * info.outWidth + ox] = k / Math.max(1, ch * cw);
+            if (ch * cw !== k) partial = true;
+          }
+        }
         const g = dy as tf.Tensor4D;
-        const [n, h, w, c] = images.shape as [number, number, number, number];
-        const [, oh, ow] = g.shape;
-        const align = Boolean(attrs.alignCorners);
-        const half = Boolean(attrs.halfPixelCenters);
-        const ahT = tf.transpose(tf.tensor2d(bilinearMatrix(h, oh, align, half), [oh, h]));
-        const awT = tf.transpose(tf.tensor2d(bilinearMatrix(w, ow, align, half), [ow, w]));
-        const rows = tf.matMul(ahT, tf.reshape(tf.transpose(g, [1, 0, 2, 3]), [oh, n * ow * c])); // [h, n*ow*c]
-        const cols = tf.transpose(tf.reshape(rows, [h, n, ow, c]), [2, 1, 0, 3]); // [ow, n, h, c]
-        const both = tf.matMul(awT, tf.reshape(cols, [ow, n * h * c])); // [w, n*h*c]
-        const dx = tf.transpose(tf.reshape(both, [w, n, h, c]), [1, 2, 0, 3]);
-        return dx;
+        const scaled = partial ? tf.mul(g, tf.tensor4d(scale, [1, info.outHeight, info.outWidth, 1])) : g;
+        // AvgPoolGrad kernels ignore dimRoundingMode: give them the equivalent explicit padding.
+        const kernelPad = dimRoundingMode != null && typeof pad === 'number' ? explicitPoolPadding(x4.shape, filterSize, strides, pad, dimRoundingMode) : pad;
+        return tf.engine().runKernel('AvgPoolGrad', { dy: scaled, input: x4 }, { filterSize, strides, pad: kernelPad } as unknown as NamedAttrMap) as tf.Tensor;
+      }),
+    };
+  },
+};
+
+/** tfjs-core's MaxPool gradient drops `dimRoundingMode`, so dy and the window grid disagree with 'ceil'. */
+const maxPoolGrad: GradConfig = {
+  kernelName: 'MaxPool',
+  inputsToSave: ['x'],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, y] = saved;
+    const { filterSize, strides, pad, dimRoundingMode } = attrs;
+    return {
+      x: () => tf.engine().runKernel('MaxPoolGrad', { dy: dy as tf.Tensor, input: x, output: y },
+        { filterSize, strides, pad, dimRoundingMode } as NamedAttrMap) as tf.Tensor,
+    };
+  },
+};
+
+function sliceAxis(t: tf.Tensor, axis: number, start: number, len: number): tf.Tensor {
+  const begin = t.shape.map((_, i) => (i === axis ? start : 0));
+  const size = t.shape.map((d, i) => (i === axis ? len : d));
+  return tf.slice(t, begin, size);
+}
+
+function padAxis(t: tf.Tensor, axis: number, before: number, after: number): tf.Tensor {
+  return tf.pad(t, t.shape.map((_, i) => (i === axis ? [before, after] : [0, 0])) as Array<[number, number]>);
+}
+
+/**
+ * tfjs-core's MirrorPad gradient only slices out the centre of dy and drops the gradient of the
+ * mirrored border copies. Each padded axis folds its reversed borders back onto the rows they
+ * copy (offset 1 for 'reflect', 0 for 'symmetric').
+ */
+const mirrorPadGrad: GradConfig = {
+  kernelName: 'MirrorPad',
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved;
+    return {
+      x: () => tf.tidy(() => {
+        const paddings = attrs.paddings as Array<[number, number]>;
+        const off = attrs.mode === 'reflect' ? 1 : 0;
+        let g = dy as tf.Tensor;
+        paddings.forEach(([b, a], axis) => {
+          if (b === 0 && a === 0) return;
+          const n = x.shape[axis];
+          let acc = sliceAxis(g, axis, b, n);
+          if (b > 0) acc = tf.add(acc, padAxis(tf.reverse(sliceAxis(g, axis, 0, b), axis), axis, off, n - off - b));
+          if (a > 0) acc = tf.add(acc, padAxis(tf.reverse(sliceAxis(g, axis, b + n, a), axis), axis, n - off - a, off));
+          g = acc;
+        });
+        return g;
       }),
     };
   },
@@ -218,7 +329,11 @@ export function ensureDilatedConvGradients(): void {
   if (registered) return;
   // registerGradient replaces an existing entry; the umbrella package must have loaded first.
   for (const g of [conv2DGrad, depthwiseGrad]) tf.registerGradient(g);
-  tf.registerGradient(resizeBilinearGrad);
+  tf.registerGradient(resizeGrad('ResizeBilinear', bilinearMatrix));
+  tf.registerGradient(resizeGrad('ResizeNearestNeighbor', nearestMatrix));
+  tf.registerGradient(avgPoolGrad);
+  tf.registerGradient(maxPoolGrad);
+  tf.registerGradient(mirrorPadGrad);
   if (tf.getGradient('Einsum') === undefined) tf.registerGradient(einsumGrad);
   if (tf.getGradient('StridedSlice') === undefined) tf.registerGradient(stridedSliceGrad);
   for (const k of ZERO_GRAD_KERNELS) if (tf.getGradient(k) === undefined) tf.registerGradient(zeroGrad(k));

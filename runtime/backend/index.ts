@@ -67,6 +67,12 @@ let wasmPathsSet = false;
 // Registration is cheap and must happen before any gradient runs, whoever calls initBackend.
 ensureDilatedConvGradients();
 ensureWasmGradKernels();
+// Until initBackend runs, tensors live on cpu. Otherwise tfjs would pick wasm (the highest
+// priority) and refuse every tensor created before its asynchronous start has finished.
+if ((tf.engine() as unknown as { backendName: string | null }).backendName == null) {
+  void tf.setBackend('cpu');
+  quietCpuBanner();
+}
 
 function editDistance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);

@@ -9,7 +9,9 @@
  * | DepthwiseConv2dNativeBackpropFilter | im2col and a per-channel batched matMul                    |
  * | DepthwiseConv2dNativeBackpropInput  | one stride-1 depthwiseConv2d per stride phase              |
  * | UnsortedSegmentSum                  | a loop over the wasm heap (linear, no matMul)              |
+ * | MaxPoolGrad (replaces wasm)         | a loop over the wasm heap (the built-in one is wrong)      |
  * | Einsum                              | fallback: copies to the cpu backend and runs its kernel    |
+ * | MaxPool, AvgPool (wrap the built-in)| with dimRoundingMode: the built-in on explicit padding     |
  *
  * The built-in wasm Conv2DBackpropInput is a scalar loop, about 7x slower than the forward
  * conv2d on the same shapes; the replacement is about as fast as the forward pass.
@@ -17,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
 import {
-  conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC,
+  conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC, explicitPoolPadding,
 } from './conv-grad-ops';
 
 type Shape4 = [number, number, number, number];
@@ -118,6 +120,77 @@ const unsortedSegmentSum: KernelConfig = {
 };
 
 /**
+ * The built-in wasm MaxPoolGrad sends gradients to the wrong pixels (compare with the cpu
+ * backend or numerical gradients: test/backend/op-grads.test.ts). This one follows the cpu
+ * kernel: each output's gradient goes to the first maximum of its window, read on the heap.
+ */
+const maxPoolGrad: KernelConfig = {
+  kernelName: 'MaxPoolGrad',
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const be = backend as WasmBackendLike;
+    const dy = inputs.dy as TensorInfo;
+    const x = inputs.input as TensorInfo;
+    const a = attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: Pad; dimRoundingMode?: Rounding };
+    const info = backend_util.computePool2DInfo(x.shape as Shape4, a.filterSize, a.strides, 1, a.pad as 'valid' | 'same' | number, a.dimRoundingMode);
+    const dx = be.makeOutput(x.shape, 'float32');
+    const xv = be.readSync(x.dataId) as Float32Array;
+    const dyv = be.readSync(dy.dataId) as Float32Array;
+    const out = be.typedArrayFromHeap(dx) as Float32Array;
+    out.fill(0);
+    const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    let o = 0;
+    for (let b = 0; b < batchSize; b++) {
+      const xb = b * inHeight * inWidth * c;
+      for (let oy = 0; oy < outHeight; oy++) {
+        const y0 = Math.max(0, oy * strideHeight - top);
+        const y1 = Math.min(inHeight, oy * strideHeight - top + filterHeight);
+        for (let ox = 0; ox < outWidth; ox++) {
+          const x0 = Math.max(0, ox * strideWidth - left);
+          const x1 = Math.min(inWidth, ox * strideWidth - left + filterWidth);
+          for (let ch = 0; ch < c; ch++, o++) {
+            let best = -Infinity;
+            let at = -1;
+            for (let yy = y0; yy < y1; yy++) {
+              for (let xx = x0; xx < x1; xx++) {
+                const idx = xb + (yy * inWidth + xx) * c + ch;
+                const v = xv[idx];
+                if (v > best || at < 0) { best = v; at = idx; }
+              }
+            }
+            if (at >= 0) out[at] += dyv[o];
+          }
+        }
+      }
+    }
+    return dx;
+  },
+};
+
+/**
+ * The built-in wasm MaxPool / AvgPool size their output with the rounding mode but let XNNPACK
+ * fill only the floor-rounded part: with `dimRoundingMode: 'ceil'` the extra row and column hold
+ * whatever the memory held before. With a rounding mode the pooling runs on the equivalent
+ * explicit padding instead (windows are clipped to the image, as on cpu).
+ */
+function poolWithExplicitPadding(kernelName: 'MaxPool' | 'AvgPool'): KernelConfig | undefined {
+  const builtin = tf.getKernel(kernelName, 'wasm');
+  if (builtin === undefined) return undefined;
+  return {
+    ...builtin,
+    kernelFunc: (args) => {
+      const a = args.attrs as unknown as { filterSize: [number, number] | number; strides: [number, number] | number; pad: Pad; dimRoundingMode?: Rounding };
+      if (a.dimRoundingMode == null || typeof a.pad === 'string') return builtin.kernelFunc(args);
+      const x = args.inputs.x as TensorInfo;
+      const pad = explicitPoolPadding(x.shape as Shape4, a.filterSize, a.strides, a.pad, a.dimRoundingMode);
+      return builtin.kernelFunc({ ...args, attrs: { ...args.attrs, pad, dimRoundingMode: undefined } as unknown as NamedAttrMap });
+    },
+  };
+}
+
+/**
  * Runs the cpu backend's kernel on copies of the inputs and copies the outputs back: correct,
  * not fast. Only for kernels that training rarely runs.
  */
@@ -162,7 +235,10 @@ export const WASM_EXTRA_KERNELS: ReadonlyArray<{ kernelName: string; implementat
   { kernelName: 'DepthwiseConv2dNativeBackpropFilter', implementation: 'ops', replacesBuiltin: false },
   { kernelName: 'DepthwiseConv2dNativeBackpropInput', implementation: 'ops', replacesBuiltin: false },
   { kernelName: 'UnsortedSegmentSum', implementation: 'heap-loop', replacesBuiltin: false },
+  { kernelName: 'MaxPoolGrad', implementation: 'heap-loop', replacesBuiltin: true },
   { kernelName: 'Einsum', implementation: 'cpu-fallback', replacesBuiltin: false },
+  { kernelName: 'MaxPool', implementation: 'ops', replacesBuiltin: true },
+  { kernelName: 'AvgPool', implementation: 'ops', replacesBuiltin: true },
 ];
 
 let registered = false;
@@ -173,7 +249,11 @@ let registered = false;
  */
 export function ensureWasmGradKernels(): void {
   if (registered) return;
-  const configs: KernelConfig[] = [conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput, unsortedSegmentSum];
+  const configs: KernelConfig[] = [conv2DBackpropFilter, conv2DBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput, unsortedSegmentSum, maxPoolGrad];
+  for (const k of ['MaxPool', 'AvgPool'] as const) {
+    const c = poolWithExplicitPadding(k);
+    if (c !== undefined) configs.push(c);
+  }
   const einsum = viaCpu('Einsum');
   if (einsum !== undefined) configs.push(einsum);
   for (const config of configs) {
