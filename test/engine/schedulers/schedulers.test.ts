@@ -235,3 +235,44 @@ describe('parameter schedulers (MMEngine semantics)', () => {
     );
   });
 });
+
+describe('LR / Momentum / generic forms agree', () => {
+  const KINDS: Array<[string, Record<string, unknown>]> = [
+    ['Step', { step_size: 2, gamma: 0.5 }],
+    ['MultiStep', { milestones: [1, 3], gamma: 0.5 }],
+    ['Constant', { factor: 0.5, end: 3 }],
+    ['Exponential', { gamma: 0.9 }],
+    ['CosineAnnealing', { T_max: 4, eta_min: 0.01 }],
+    ['Linear', { start_factor: 0.5, end: 4 }],
+    ['Poly', { power: 2, eta_min: 0.01 }],
+    ['CosineRestart', { periods: [3, 3], restart_weights: [1, 0.5], eta_min: 0.01 }],
+  ];
+  for (const [kind, args] of KINDS) {
+    it(`${kind}LR, ${kind}Momentum and ${kind}ParamScheduler`, () => {
+      const make = (): SchedulerTarget => ({ paramGroups: [{ params: [], lr: 0.5, momentum: 0.8 }], defaults: { lr: 0.5, momentum: 0.8 } });
+      const run = (type: string, extra: Record<string, unknown>, key: 'lr' | 'momentum') => {
+        const t = make();
+        const [s] = buildParamSchedulers({ type, by_epoch: false, ...args, ...extra }, { optimizer: t, maxIters: 8 });
+        const out = [t.paramGroups[0][key] as number];
+        for (let i = 0; i < 7; i++) {
+          s.step();
+          out.push(t.paramGroups[0][key] as number);
+        }
+        return out;
+      };
+      const generic = run(`${kind}ParamScheduler`, { param_name: 'lr' }, 'lr');
+      close(run(`${kind}LR`, {}, 'lr'), generic, `${kind}LR`);
+      const genericMomentum = run(`${kind}ParamScheduler`, { param_name: 'momentum' }, 'momentum');
+      close(run(`${kind}Momentum`, {}, 'momentum'), genericMomentum, `${kind}Momentum`);
+      assert.notDeepEqual(genericMomentum, genericMomentum.map(() => 0.8), `${kind}: the schedule should change the value`);
+    });
+  }
+  it('OneCycle has no momentum form (as in MMEngine) and refuses other parameters', () => {
+    const t: SchedulerTarget = { paramGroups: [{ params: [], lr: 0.5 }], defaults: { lr: 0.5 } };
+    assert.throws(() => buildParamSchedulers({ type: 'OneCycleMomentum', eta_max: 1 }, { optimizer: t, maxIters: 8 }), /OneCycleMomentum/);
+    assert.throws(
+      () => buildParamSchedulers({ type: 'OneCycleParamScheduler', param_name: 'momentum', eta_max: 1 }, { optimizer: t, maxIters: 8 }),
+      /only works for learning rate/,
+    );
+  });
+});
