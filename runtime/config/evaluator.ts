@@ -5,7 +5,7 @@ import { parseSource } from './parser';
 import { decodeEscapes } from './strings';
 import {
   DictEntry, isFloat, isInt, isNumber, listOrigins, mkFloat, num, Origin, PyBuiltin, PyDict, PyFloat, PyModule, PyRange,
-  PySet, PyTuple, PyValue, repr, str, typeName, UnhashableError, ValueDepthError, ValueSizeError, hashKey,
+  PySet, PyTuple, PyValue, repr, str, typeName, UnhashableError, ValueDepthError, ValueSizeError, hashKey, assertMutable,
 } from './values';
 
 /** An error raised while evaluating, at a position of the file being evaluated. */
@@ -22,6 +22,8 @@ export interface EvalContext {
   env: Record<string, string | undefined>;
   predefined: Record<string, string>;
   budget: Budget;
+  /** Called when the file reads the environment (`{{$NAME:default}}`). */
+  onEnv?: () => void;
 }
 
 export interface ModuleResult {
@@ -236,9 +238,11 @@ export class Evaluator {
   private setItem(obj: PyValue, idx: PyValue, value: PyValue, at: Range, valueNode: Range): void {
     if (obj instanceof PyDict) {
       this.hashable(idx, at);
+      assertMutable(obj);
       obj.set(idx, value, this.origin(valueNode, at));
     } else if (Array.isArray(obj) && !(obj instanceof PyTuple)) {
       const i = this.index(obj.length, idx, at, 'list assignment index out of range');
+      assertMutable(obj);
       obj[i] = value;
       const o = listOrigins.get(obj);
       if (o) o[i] = this.origin(valueNode);
@@ -250,6 +254,7 @@ export class Evaluator {
   private setAttr(obj: PyValue, name: string, value: PyValue, at: Expr & { type: 'Attribute' }, valueNode: Range): void {
     this.checkAttrName(name, at.attrRange);
     if (obj instanceof PyDict && obj.configDict) {
+      assertMutable(obj);
       obj.set(name, value, this.origin(valueNode, at.attrRange));
       return;
     }
@@ -503,6 +508,7 @@ export class Evaluator {
 
   private templateText(t: TextTemplate, at: Range): string {
     if (!t.env) return this.ctx.predefined[t.name] ?? '';
+    this.ctx.onEnv?.();
     const v = this.ctx.env[t.name];
     if (v !== undefined) return v;
     if (!t.default) {
@@ -744,6 +750,7 @@ export class Evaluator {
     }
     if (f.name === 'dict' || f.name === 'dict.update') {
       const target = f.name === 'dict' ? new PyDict() : (f.self as PyDict);
+      assertMutable(target);
       this.fillDict(target, e.args, scope, e);
       return f.name === 'dict' ? target : null;
     }
@@ -856,6 +863,7 @@ export class Evaluator {
           if (inplace && !(a instanceof PyTuple)) {
             const o = listOrigins.get(a);
             const ob = listOrigins.get(b);
+            assertMutable(a);
             a.push(...b);
             if (o) o.push(...(ob ?? new Array(b.length).fill(undefined)));
             return a;
@@ -869,6 +877,7 @@ export class Evaluator {
         if (Array.isArray(a) && !(a instanceof PyTuple) && inplace) {
           const items = this.iterate(b, at);
           this.checkSize(a.length + items.length, at, 'list');
+          assertMutable(a);
           a.push(...items);
           return a;
         }
@@ -895,6 +904,7 @@ export class Evaluator {
             listOrigins.set(out, oo);
           }
           if (inplace && seq === a && !(a instanceof PyTuple)) {
+            assertMutable(a);
             a.length = 0;
             a.push(...out);
             return a;
@@ -908,6 +918,7 @@ export class Evaluator {
         break;
       case '|':
         if (a instanceof PyDict && b instanceof PyDict) {
+          if (inplace) assertMutable(a);
           const d = inplace ? a : a.copy(false);
           for (const en of b.entries()) d.set(en.key, en.value, en.origin);
           return d;
@@ -1463,6 +1474,7 @@ function dictMethod(name: string): import('./values').BuiltinImpl {
           if (rest.length > 1) return rest[1];
           return c.error(`KeyError: ${c.repr(rest[0])}`, 'config.key-error');
         }
+        assertMutable(d);
         d.delete(rest[0]);
         return e.value;
       }
@@ -1471,6 +1483,7 @@ function dictMethod(name: string): import('./values').BuiltinImpl {
         const e = d.get(rest[0]);
         if (e) return e.value;
         const v = rest.length > 1 ? rest[1] : null;
+        assertMutable(d);
         d.set(rest[0], v);
         return v;
       }
@@ -1498,6 +1511,7 @@ function listMethod(name: string): import('./values').BuiltinImpl {
       case 'append':
         argc(rest, 1, 1, c, 'append');
         c.charge(l.length + 1);
+        assertMutable(l);
         l.push(rest[0]);
         listOrigins.get(l)?.push(undefined);
         return null;
@@ -1505,6 +1519,7 @@ function listMethod(name: string): import('./values').BuiltinImpl {
         argc(rest, 1, 1, c, 'extend');
         const items = c.iterate(rest[0]);
         c.charge(l.length + items.length);
+        assertMutable(l);
         l.push(...items);
         listOrigins.get(l)?.push(...new Array<undefined>(items.length).fill(undefined));
         return null;
@@ -1516,6 +1531,7 @@ function listMethod(name: string): import('./values').BuiltinImpl {
         if (i < 0) i = Math.max(0, l.length + i);
         i = Math.min(i, l.length);
         c.charge(l.length + 1);
+        assertMutable(l);
         l.splice(i, 0, rest[1]);
         listOrigins.get(l)?.splice(i, 0, undefined);
         return null;

@@ -8,7 +8,7 @@ import { Budget } from './limits';
 import { markConfigDicts, mergeAIntoB, MergeError, listHistories } from './merge';
 import { ConfigDict, ConfigValue, toPlain } from './output';
 import { parseSource } from './parser';
-import { listOrigins, Origin, PyBuiltin, PyDict, PyModule, PyTuple, PyValue, repr } from './values';
+import { freeze, frozen, FrozenMutation, listOrigins, Origin, PyBuiltin, PyDict, PyModule, PyTuple, PyValue, repr } from './values';
 
 export interface LoadOptions {
   /** `KEY=VALUE` strings, as `--cfg-options` takes them. */
@@ -114,6 +114,7 @@ function readAndParse(file: string, options: LoadOptions): CacheEntry {
 
 /** Forgets cached parses (all, or of one file). */
 export function clearConfigCache(file?: string): void {
+  resultCache.clear();
   if (file === undefined) parseCache.clear();
   else parseCache.delete(path.resolve(file));
 }
@@ -123,7 +124,49 @@ class LoadState {
   readonly fileInfo = new Map<string, FileInfo>();
   readonly diagnostics: Diagnostic[] = [];
   readonly budget = new Budget();
-  constructor(readonly options: LoadOptions, readonly env: Record<string, string | undefined>) {}
+  /** Files whose evaluation read the environment (their results depend on more than the files). */
+  readonly envFiles = new Set<string>();
+  /** Parse entries used, by file (to validate cached results). */
+  readonly parsed = new Map<string, CacheEntry>();
+  constructor(
+    readonly options: LoadOptions,
+    readonly env: Record<string, string | undefined>,
+    readonly useResultCache: boolean,
+  ) {}
+}
+
+/**
+ * Merged results of files (with their bases), reused across loads while every file involved is
+ * unchanged. A config usually shares its bases with many others, so this is what makes loading a
+ * whole zoo fast. The values are frozen (see values.ts); results that depend on the environment
+ * are not kept.
+ */
+interface ResultEntry {
+  deps: [string, CacheEntry][];
+  files: string[];
+  infos: FileInfo[];
+  diagnostics: Diagnostic[];
+  result: PyDict;
+}
+const resultCache = new Map<string, ResultEntry>();
+const RESULT_CACHE_SIZE = 2000;
+
+function cachedResult(file: string, state: LoadState): ResultEntry | undefined {
+  const r = resultCache.get(file);
+  if (!r) return undefined;
+  for (const [dep, entry] of r.deps) {
+    let now: CacheEntry;
+    try {
+      now = readAndParse(dep, state.options);
+    } catch {
+      return undefined;
+    }
+    if (now !== entry) {
+      resultCache.delete(file);
+      return undefined;
+    }
+  }
+  return r;
 }
 
 function errorAt(message: string, code: string, file: string, range: Range | undefined): MmclsError {
@@ -139,12 +182,49 @@ function fromEval(e: EvalError, file: string): MmclsError {
  * merged dict (internal values).
  */
 function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
+  if (state.useResultCache) {
+    const hit = cachedResult(file, state);
+    if (hit) {
+      if (hit.files.some((f) => chain.includes(f))) {
+        // A cycle through a cached subtree: evaluate for real to report it properly.
+      } else {
+        state.files.push(...hit.files);
+        for (const i of hit.infos) state.fileInfo.set(i.file, i);
+        state.diagnostics.push(...hit.diagnostics);
+        for (const [f, e] of hit.deps) state.parsed.set(f, e);
+        return hit.result;
+      }
+    }
+  }
+  const firstFile = state.files.length;
+  const firstDiag = state.diagnostics.length;
+  const merged = fileToDictUncached(file, state, chain);
+  if (state.useResultCache) {
+    const files = state.files.slice(firstFile);
+    if (!files.some((f) => state.envFiles.has(f))) {
+      freeze(merged);
+      const deps: [string, CacheEntry][] = [];
+      for (const f of new Set(files)) {
+        const e = state.parsed.get(f);
+        if (!e) return merged;
+        deps.push([f, e]);
+      }
+      const infos = files.map((f) => state.fileInfo.get(f)).filter((i): i is FileInfo => i !== undefined);
+      if (resultCache.size >= RESULT_CACHE_SIZE) resultCache.delete(resultCache.keys().next().value as string);
+      resultCache.set(file, { deps, files, infos, diagnostics: state.diagnostics.slice(firstDiag), result: merged });
+    }
+  }
+  return merged;
+}
+
+function fileToDictUncached(file: string, state: LoadState, chain: string[]): PyDict {
   state.files.push(file);
   const ext = path.extname(file);
   if (ext !== '.py' && ext !== '.json') {
     throw errorAt(`only .py and .json config files are supported, got ${path.basename(file)}`, 'config.unsupported', file, undefined);
   }
   const entry = readAndParse(file, state.options);
+  state.parsed.set(file, entry);
   if (ext === '.json') return jsonToDict(entry.source, file);
   const { module, errors } = entry.parsed;
   const info: FileInfo = { file, source: entry.source, module, syntaxErrors: errors, bases: [] };
@@ -161,7 +241,7 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
   );
   const baseList: { rel: string; range: Range }[] = [];
   if (baseStmt && baseStmt.type === 'Assign') {
-    const ev = new Evaluator({ file, base: new PyDict(), env: state.env, predefined, budget: state.budget });
+    const ev = new Evaluator({ file, base: new PyDict(), env: state.env, predefined, budget: state.budget, onEnv: () => state.envFiles.add(file) });
     let v: PyValue;
     try {
       v = ev.eval(baseStmt.value, null);
@@ -209,13 +289,13 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       );
     }
     for (const e of d.entries()) {
-      markConfigDicts(e.value);
+      if (!frozen.has(d)) markConfigDicts(e.value);
       baseDict.setEntry(e);
       definedIn.set(e.key, abs);
     }
   }
 
-  const ev = new Evaluator({ file, base: baseDict, env: state.env, predefined, budget: state.budget });
+  const ev = new Evaluator({ file, base: baseDict, env: state.env, predefined, budget: state.budget, onEnv: () => state.envFiles.add(file) });
   let result;
   try {
     result = ev.runModule(module);
@@ -348,8 +428,18 @@ function safePlain(v: PyValue): ConfigValue {
  * running it. Never throws: errors come back in `diagnostics` and `error`.
  */
 export function analyzeConfig(file: string, options: LoadOptions = {}): AnalyzedConfig {
+  const useCache = options.readFile === undefined;
+  try {
+    return analyze(file, options, useCache);
+  } catch (e) {
+    if (e instanceof FrozenMutation) return analyze(file, options, false);
+    throw e;
+  }
+}
+
+function analyze(file: string, options: LoadOptions, useCache: boolean): AnalyzedConfig {
   const filename = path.resolve(file);
-  const state = new LoadState(options, options.env ?? process.env);
+  const state = new LoadState(options, options.env ?? process.env, useCache);
   try {
     let d = fileToDict(filename, state, []);
     for (const k of RESERVED_KEYS) {

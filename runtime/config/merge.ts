@@ -1,4 +1,4 @@
-import { DictEntry, HistoryItem, listOrigins, Origin, PyDict, PyTuple, PyValue, repr, typeName } from './values';
+import { assertMutable, DictEntry, HistoryItem, listOrigins, Origin, PyDict, PyTuple, PyValue, repr, typeName } from './values';
 
 export const DELETE_KEY = '_delete_';
 
@@ -88,6 +88,7 @@ export function mergeAIntoB(a: PyDict, b: PyDict | PyValue[], allowListKeys = fa
 function popDelete(v: PyDict): boolean {
   const e = v.getStr(DELETE_KEY);
   if (!e) return false;
+  assertMutable(v);
   v.delete(DELETE_KEY);
   const x = e.value;
   if (x === null || x === false || x === 0 || x === '') return false;

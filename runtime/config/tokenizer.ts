@@ -54,6 +54,9 @@ const OPERATORS = [
   '>=', '>>', '@=', '^=', '|=', '!', '%', '&', '(', ')', '*', '+', ',', '-', '.', '/', ':', ';', '<', '=', '>', '@', '[',
   ']', '^', '{', '|', '}', '~',
 ];
+const OP3 = new Set(OPERATORS.filter((o) => o.length === 3));
+const OP2 = new Set(OPERATORS.filter((o) => o.length === 2));
+const OP1 = new Set(OPERATORS.filter((o) => o.length === 1));
 const OPEN: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
 const CLOSE: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
 
@@ -96,10 +99,20 @@ export function tokenize(
   let atBol = !exprMode;
   let lineStart = true;
 
+  // Line bookkeeping: `starts` is ascending, and tokens come in order, so a moving cursor
+  // replaces a binary search per position.
+  const starts = lines.starts;
+  let cur = 0;
+  const lineOf = (offset: number): number => {
+    if (offset < starts[cur]) cur = lines.position(offset).line - 1;
+    while (cur + 1 < starts.length && starts[cur + 1] <= offset) cur++;
+    return cur;
+  };
   const make = (kind: TokenKind, s: number, e: number, text?: string): Token => {
-    const a = lines.position(s);
-    const b = lines.position(e);
-    return { kind, text: text ?? source.slice(s, e), start: s, end: e, line: a.line, column: a.column, endLine: b.line, endColumn: b.column };
+    const l1 = lineOf(s);
+    const c1 = s - starts[l1] + 1;
+    const l2 = lineOf(e);
+    return { kind, text: text ?? source.slice(s, e), start: s, end: e, line: l1 + 1, column: c1, endLine: l2 + 1, endColumn: e - starts[l2] + 1 };
   };
   const error = (message: string, s: number, e: number) => {
     const a = lines.position(s);
@@ -108,8 +121,7 @@ export function tokenize(
   };
   const push = (t: Token) => {
     if (lineStart) {
-      const p = lines.position(t.start);
-      if (p.column === 1) t.lineStart0 = true;
+      if (t.column === 1) t.lineStart0 = true;
       lineStart = false;
     }
     tokens.push(t);
@@ -249,12 +261,10 @@ export function tokenize(
       }
     }
     let op: string | undefined;
-    for (const o of OPERATORS) {
-      if (source.startsWith(o, i) && i + o.length <= to) {
-        op = o;
-        break;
-      }
-    }
+    const c3 = source.slice(i, Math.min(i + 3, to));
+    if (OP3.has(c3)) op = c3;
+    else if (OP2.has(c3.slice(0, 2))) op = c3.slice(0, 2);
+    else if (OP1.has(c)) op = c;
     if (op === undefined) {
       error(`invalid character '${c}' (U+${code.toString(16).toUpperCase().padStart(4, '0')})`, i, i + 1);
       i++;

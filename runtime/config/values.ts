@@ -292,3 +292,34 @@ export function reprStr(s: string): string {
   }
   return out + q;
 }
+
+/**
+ * Containers of cached base-file results. They are shared between loads, so nothing may change
+ * them: a config that tries (e.g. `_base_.model['depth'] = 50`) makes the loader start again
+ * without the cache.
+ */
+export const frozen = new WeakSet<object>();
+
+export class FrozenMutation extends Error {
+  constructor() {
+    super('internal: a cached base value was about to change');
+  }
+}
+
+export function assertMutable(o: object): void {
+  if (frozen.has(o)) throw new FrozenMutation();
+}
+
+export function freeze(v: PyValue, depth = 0): void {
+  if (depth > 500 || v === null || typeof v !== 'object' || frozen.has(v)) return;
+  if (v instanceof PyDict) {
+    frozen.add(v);
+    v.configDict = true;
+    for (const e of v.entries()) freeze(e.value, depth + 1);
+  } else if (Array.isArray(v)) {
+    frozen.add(v);
+    for (const x of v) freeze(x, depth + 1);
+  } else if (v instanceof PySet) {
+    frozen.add(v);
+  }
+}

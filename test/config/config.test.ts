@@ -284,6 +284,32 @@ describe('config: inheritance (_base_)', () => {
   });
 });
 
+describe('config: caching between loads', () => {
+  it('a config that changes a base value gets the right result, and the base stays intact for others', () => {
+    const base = tmpConfig("model = dict(a=1, b=[1, 2])\n", 'base.py');
+    const dir = path.dirname(base);
+    const child = path.join(dir, 'child.py');
+    fs.writeFileSync(child, "_base_ = './base.py'\n_base_.model['a'] = 5\n_base_.model.b.append(3)\nx = _base_.model['a']\n");
+    assert.deepEqual(loadConfig(base).value, { model: { a: 1, b: [1, 2] } });
+    for (let i = 0; i < 2; i++) {
+      // MMEngine runs the child on the very dict of its bases, so the change shows in the result.
+      assert.deepEqual(loadConfig(child).value, { model: { a: 5, b: [1, 2, 3] }, x: 5 });
+      assert.deepEqual(loadConfig(base).value, { model: { a: 1, b: [1, 2] } });
+    }
+  });
+
+  it('sees a base file change on disk', () => {
+    const base = tmpConfig('depth = 18\n', 'base.py');
+    const child = path.join(path.dirname(base), 'child.py');
+    fs.writeFileSync(child, "_base_ = './base.py'\nx = depth_ = 1\n");
+    assert.equal(loadConfig(child).value.depth, 18);
+    fs.writeFileSync(base, 'depth = 101\n');
+    const t = new Date(Date.now() + 5000);
+    fs.utimesSync(base, t, t);
+    assert.equal(loadConfig(child).value.depth, 101);
+  });
+});
+
 describe('config: source map', () => {
   const cfg = loadConfig(fx('chain/resnet/resnet18_8xb32-300e_in1k.py'));
   const child = fx('chain/resnet/resnet18_8xb32-300e_in1k.py');
