@@ -13,3 +13,5 @@ export * from './classifiers/image';
 export * from './backbones/mobilenet_v2';
 export * from './utils/make_divisible';
 export * from './utils/se_layer';
+export * from './backbones/vision_transformer';
+export * from './heads/vision_transformer_head';

@@ -6,3 +6,4 @@ export * from './activation';
 export * from './pooling';
 export * from './builders';
 export * from './init';
+export * from './transformer';

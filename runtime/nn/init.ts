@@ -191,6 +191,14 @@ const weightInits: Record<string, WeightFn> = {
   },
 };
 
+/** Initialises one bare parameter (a token, a position embedding) as the weight of a `cfg` initialiser. */
+export function initParameter(p: Parameter, cfg: InitCfg): void {
+  const fn = weightInits[cfg.type];
+  if (!fn) throw new MmclsError(`initParameter: unknown initialiser ${cfg.type}`, { code: 'init.unknown-type' });
+  const fake = { getParameter: (name: string) => (name === 'weight' ? p : undefined) } as unknown as Module;
+  fn(fake, cfg);
+}
+
 const KNOWN = new Set([...Object.keys(weightInits), 'Pretrained', 'Caffe2Xavier']);
 
 function layerList(cfg: InitCfg): string[] | null {
