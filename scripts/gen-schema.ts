@@ -7,15 +7,17 @@
  * It reads syntax only (no type checker), so it stays fast enough to run on every build, and it
  * loads only the files that register something plus those their types lead to.
  *
- *   node dist/scripts/gen-schema.js [--root DIR] [--out FILE] [--strict] [--quiet] [PATH...]
+ *   node dist/scripts/gen-schema.js [--root DIR] [--out FILE] [--strict] [--quiet] [--force] [PATH...]
  *
+ * Does nothing when the output is newer than every scanned source (and the generator), unless
+ * `--force` or `--strict`.
  * PATHs (files or folders, default `runtime`) are scanned; `--out` defaults to
  * dist/runtime/registry/schema.json, where the runtime and the language server read it.
  * `--strict` exits 1 when there are convention warnings.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import {
+import type {
   ClassDeclaration,
   EnumDeclaration,
   InterfaceDeclaration,
@@ -24,7 +26,6 @@ import {
   Project,
   PropertySignature,
   SourceFile,
-  SyntaxKind,
   TypeAliasDeclaration,
   TypeNode,
 } from 'ts-morph';
@@ -39,6 +40,19 @@ import {
   SchemaWarning,
   TypeKind,
 } from '../runtime/registry/schema-types';
+
+// ts-morph (and the TypeScript compiler in it) takes most of a second to load: it is loaded only
+// when a schema is generated, not when the command finds the schema up to date.
+type TsMorph = typeof import('ts-morph');
+let N: TsMorph['Node'];
+let SK: TsMorph['SyntaxKind'];
+function loadTsMorph(): TsMorph {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tm = require('ts-morph') as TsMorph;
+  N = tm.Node;
+  SK = tm.SyntaxKind;
+  return tm;
+}
 
 export interface GenerateOptions {
   /** Repository root: file paths in the schema are relative to it. */
@@ -101,7 +115,7 @@ export function generateSchema(opts: GenerateOptions): RegistrySchema {
 }
 
 class SchemaGenerator {
-  private readonly project = new Project({
+  private readonly project: Project = new (loadTsMorph().Project)({
     skipAddingFilesFromTsConfig: true,
     skipFileDependencyResolution: true,
     skipLoadingLibFiles: true,
@@ -245,11 +259,11 @@ class SchemaGenerator {
   private registryName(sf: SourceFile, expr: Node): string | undefined {
     const text = expr.getText();
     const decl = this.resolveQualified(sf, text);
-    if (decl && Node.isVariableDeclaration(decl)) {
+    if (decl && N.isVariableDeclaration(decl)) {
       const init = decl.getInitializer();
-      if (init && Node.isNewExpression(init) && /(^|\.)Registry$/.test(init.getExpression().getText())) {
+      if (init && N.isNewExpression(init) && /(^|\.)Registry$/.test(init.getExpression().getText())) {
         const arg = init.getArguments()[0];
-        if (arg && Node.isStringLiteral(arg)) return arg.getLiteralValue();
+        if (arg && N.isStringLiteral(arg)) return arg.getLiteralValue();
         return text.split('.').pop();
       }
       return undefined;
@@ -266,7 +280,7 @@ class SchemaGenerator {
       for (const dec of cls.getDecorators()) {
         const call = dec.getCallExpression();
         const callee = call?.getExpression();
-        if (!call || !callee || !Node.isPropertyAccessExpression(callee) || callee.getName() !== 'registerModule') continue;
+        if (!call || !callee || !N.isPropertyAccessExpression(callee) || callee.getName() !== 'registerModule') continue;
         const registry = this.registryName(sf, callee.getExpression());
         if (!registry) {
           this.warn(cls, `cannot tell which registry ${callee.getExpression().getText()} is`);
@@ -274,24 +288,24 @@ class SchemaGenerator {
         }
         const className = cls.getName() ?? '';
         const arg = call.getArguments()[0];
-        const type = arg && Node.isStringLiteral(arg) ? arg.getLiteralValue() : className;
+        const type = arg && N.isStringLiteral(arg) ? arg.getLiteralValue() : className;
         out.push({ registry, type, cls });
       }
     }
     for (const stmt of sf.getStatements()) {
-      if (!Node.isExpressionStatement(stmt)) continue;
+      if (!N.isExpressionStatement(stmt)) continue;
       const call = stmt.getExpression();
-      if (!Node.isCallExpression(call)) continue;
+      if (!N.isCallExpression(call)) continue;
       const callee = call.getExpression();
-      if (!Node.isPropertyAccessExpression(callee) || callee.getName() !== 'add') continue;
+      if (!N.isPropertyAccessExpression(callee) || callee.getName() !== 'add') continue;
       const [clsArg, nameArg] = call.getArguments();
-      if (!clsArg || !Node.isIdentifier(clsArg)) continue;
+      if (!clsArg || !N.isIdentifier(clsArg)) continue;
       const registry = this.registryName(sf, callee.getExpression());
       if (!registry || !/^[A-Z]/.test(callee.getExpression().getText().split('.').pop() ?? '')) continue;
       const decl = this.resolveName(sf, clsArg.getText());
-      if (!decl || !Node.isClassDeclaration(decl)) continue;
+      if (!decl || !N.isClassDeclaration(decl)) continue;
       const className = decl.getName() ?? clsArg.getText();
-      const type = nameArg && Node.isStringLiteral(nameArg) ? nameArg.getLiteralValue() : className;
+      const type = nameArg && N.isStringLiteral(nameArg) ? nameArg.getLiteralValue() : className;
       out.push({ registry, type, cls: decl, aliasOf: type !== className ? className : undefined });
     }
     return out;
@@ -336,7 +350,7 @@ class SchemaGenerator {
       if (!ext) break;
       const name = ext.getExpression().getText();
       const decl = this.resolveQualified(cur.getSourceFile(), name);
-      if (decl && Node.isClassDeclaration(decl)) {
+      if (decl && N.isClassDeclaration(decl)) {
         chain.push(decl);
         cur = decl;
       } else {
@@ -388,7 +402,7 @@ class SchemaGenerator {
         this.warn(typeNode, `cannot read the options type ${typeNode.getText()} of ${c.getName()}`);
         return { optionsType: typeNode.getText(), allowsExtra: true, options: [] };
       }
-      if (Node.isTypeReference(typeNode) || Node.isTypeLiteral(typeNode)) {
+      if (N.isTypeReference(typeNode) || N.isTypeLiteral(typeNode)) {
         for (const opt of res.options) this.checkOption(opt);
       }
       return { optionsType: typeNode.getText(), allowsExtra: res.allowsExtra, options: res.options };
@@ -407,19 +421,19 @@ class SchemaGenerator {
   /** Options declared by an options type node; undefined when it cannot be read. */
   private optionsOf(node: TypeNode, seen: Set<Node>, depth: number, owner = '{...}'): OptionsResult | undefined {
     if (depth > 12) return undefined;
-    if (Node.isParenthesizedTypeNode(node)) return this.optionsOf(node.getTypeNode(), seen, depth + 1, owner);
-    if (Node.isTypeLiteral(node)) {
+    if (N.isParenthesizedTypeNode(node)) return this.optionsOf(node.getTypeNode(), seen, depth + 1, owner);
+    if (N.isTypeLiteral(node)) {
       return {
         options: node.getProperties().map((p) => this.option(p, owner, seen, depth)),
         allowsExtra: node.getIndexSignatures().length > 0,
       };
     }
-    if (Node.isIntersectionTypeNode(node)) {
+    if (N.isIntersectionTypeNode(node)) {
       const parts = node.getTypeNodes().map((t) => this.optionsOf(t, seen, depth + 1, owner));
       if (parts.some((p) => !p)) return undefined;
       return mergeOptions(parts as OptionsResult[]);
     }
-    if (Node.isUnionTypeNode(node)) {
+    if (N.isUnionTypeNode(node)) {
       // `FooOptions | Transform[]`: a config is always a dict, so only the object members count.
       const parts = node
         .getTypeNodes()
@@ -428,7 +442,7 @@ class SchemaGenerator {
       if (!parts.length || parts.some((p) => !p)) return undefined;
       return mergeOptions(parts as OptionsResult[]);
     }
-    if (!Node.isTypeReference(node)) return undefined;
+    if (!N.isTypeReference(node)) return undefined;
     const name = node.getTypeName().getText();
     const args = node.getTypeArguments();
     const util = this.utilityOptions(name, args, seen, depth, owner);
@@ -437,8 +451,8 @@ class SchemaGenerator {
     if (!decl || seen.has(decl)) return undefined;
     seen.add(decl);
     try {
-      if (Node.isInterfaceDeclaration(decl)) return this.interfaceOptions(decl, seen, depth);
-      if (Node.isTypeAliasDeclaration(decl)) {
+      if (N.isInterfaceDeclaration(decl)) return this.interfaceOptions(decl, seen, depth);
+      if (N.isTypeAliasDeclaration(decl)) {
         const t = decl.getTypeNode();
         return t ? this.optionsOf(t, seen, depth + 1, decl.getName()) : undefined;
       }
@@ -493,8 +507,8 @@ class SchemaGenerator {
       }
       seen.add(target);
       let inherited: OptionsResult | undefined;
-      if (Node.isInterfaceDeclaration(target)) inherited = this.interfaceOptions(target, seen, depth + 1);
-      else if (Node.isTypeAliasDeclaration(target) && target.getTypeNode()) {
+      if (N.isInterfaceDeclaration(target)) inherited = this.interfaceOptions(target, seen, depth + 1);
+      else if (N.isTypeAliasDeclaration(target) && target.getTypeNode()) {
         inherited = this.optionsOf(target.getTypeNode() as TypeNode, seen, depth + 1, target.getName());
       }
       seen.delete(target);
@@ -540,45 +554,45 @@ class SchemaGenerator {
     if (depth > 20) return { kind: 'any' };
     const k = node.getKind();
     switch (k) {
-      case SyntaxKind.NumberKeyword:
+      case SK.NumberKeyword:
         return { kind: 'number' };
-      case SyntaxKind.StringKeyword:
+      case SK.StringKeyword:
         return { kind: 'string' };
-      case SyntaxKind.BooleanKeyword:
+      case SK.BooleanKeyword:
         return { kind: 'boolean' };
-      case SyntaxKind.NullKeyword:
+      case SK.NullKeyword:
         return { kind: 'null' };
-      case SyntaxKind.ObjectKeyword:
+      case SK.ObjectKeyword:
         return { kind: 'dict' };
       default:
         break;
     }
-    if (Node.isParenthesizedTypeNode(node)) return this.kindOf(node.getTypeNode(), seen, depth + 1);
-    if (Node.isTypeOperatorTypeNode(node)) return this.kindOf(node.getTypeNode(), seen, depth + 1);
-    if (Node.isLiteralTypeNode(node)) {
+    if (N.isParenthesizedTypeNode(node)) return this.kindOf(node.getTypeNode(), seen, depth + 1);
+    if (N.isTypeOperatorTypeNode(node)) return this.kindOf(node.getTypeNode(), seen, depth + 1);
+    if (N.isLiteralTypeNode(node)) {
       const v = literalValue(node);
       return v === undefined ? { kind: 'any' } : v === null ? { kind: 'null' } : { kind: 'enum', values: [v] };
     }
-    if (Node.isUnionTypeNode(node)) {
+    if (N.isUnionTypeNode(node)) {
       return unionOf(
         node
           .getTypeNodes()
-          .filter((t) => t.getKind() !== SyntaxKind.UndefinedKeyword)
+          .filter((t) => t.getKind() !== SK.UndefinedKeyword)
           .map((t) => this.kindOf(t, seen, depth + 1)),
       );
     }
-    if (Node.isArrayTypeNode(node)) return { kind: 'array', items: this.kindOf(node.getElementTypeNode(), seen, depth + 1) };
-    if (Node.isTupleTypeNode(node)) {
+    if (N.isArrayTypeNode(node)) return { kind: 'array', items: this.kindOf(node.getElementTypeNode(), seen, depth + 1) };
+    if (N.isTupleTypeNode(node)) {
       const items: TypeKind[] = [];
       let rest: TypeKind | undefined;
       for (const el of node.getElements()) {
         let t: Node = el;
-        if (Node.isNamedTupleMember(t)) t = t.getTypeNode();
-        if (t.getKind() === SyntaxKind.RestType) {
+        if (N.isNamedTupleMember(t)) t = t.getTypeNode();
+        if (t.getKind() === SK.RestType) {
           const inner = (t as TypeNode).getChildAtIndex(1) as TypeNode;
           const ik = this.kindOf(inner, seen, depth + 1);
           rest = ik.kind === 'array' ? ik.items : ik;
-        } else if (t.getKind() === SyntaxKind.OptionalType) {
+        } else if (t.getKind() === SK.OptionalType) {
           items.push(this.kindOf((t as TypeNode).getChildAtIndex(0) as TypeNode, seen, depth + 1));
         } else {
           items.push(this.kindOf(t as TypeNode, seen, depth + 1));
@@ -586,41 +600,41 @@ class SchemaGenerator {
       }
       return rest ? { kind: 'tuple', items, rest } : { kind: 'tuple', items };
     }
-    if (Node.isTypeLiteral(node)) {
+    if (N.isTypeLiteral(node)) {
       // `{ type: string; [key: string]: unknown }` is how a component config reads without ComponentConfig.
       const typeProp = node.getProperty('type');
-      if (typeProp && !typeProp.hasQuestionToken() && typeProp.getTypeNode()?.getKind() === SyntaxKind.StringKeyword) {
+      if (typeProp && !typeProp.hasQuestionToken() && typeProp.getTypeNode()?.getKind() === SK.StringKeyword) {
         return { kind: 'config' };
       }
       return this.dictKind(node, seen, depth);
     }
-    if (Node.isIntersectionTypeNode(node)) {
+    if (N.isIntersectionTypeNode(node)) {
       const parts = node.getTypeNodes().map((t) => this.kindOf(t, seen, depth + 1));
       const cfg = parts.find((p) => p.kind === 'config');
       return cfg ?? (parts.every((p) => p.kind === 'dict') ? { kind: 'dict' } : { kind: 'any' });
     }
-    if (Node.isTypeReference(node)) return this.referenceKind(node, seen, depth);
+    if (N.isTypeReference(node)) return this.referenceKind(node, seen, depth);
     return { kind: 'any' };
   }
 
   private dictKind(node: Node, seen: Set<Node>, depth: number): TypeKind {
     let props: PropertySignature[] = [];
     let indexType: TypeNode | undefined;
-    if (Node.isTypeLiteral(node) || Node.isInterfaceDeclaration(node)) {
+    if (N.isTypeLiteral(node) || N.isInterfaceDeclaration(node)) {
       props = node.getProperties();
       indexType = node.getIndexSignatures()[0]?.getReturnTypeNode();
     }
     const out: { kind: 'dict'; values?: TypeKind; properties?: OptionSchema[] } = { kind: 'dict' };
     if (indexType) out.values = this.kindOf(indexType, seen, depth + 1);
     if (props.length && depth < MAX_DICT_DEPTH * 4) {
-      const owner = Node.isInterfaceDeclaration(node) ? node.getName() : '{...}';
+      const owner = N.isInterfaceDeclaration(node) ? node.getName() : '{...}';
       out.properties = props.map((p) => this.option(p, owner, seen, depth + 1));
     }
     return out;
   }
 
   private referenceKind(node: TypeNode, seen: Set<Node>, depth: number): TypeKind {
-    if (!Node.isTypeReference(node)) return { kind: 'any' };
+    if (!N.isTypeReference(node)) return { kind: 'any' };
     const name = node.getTypeName().getText();
     const args = node.getTypeArguments();
     const last = name.split('.').pop() ?? name;
@@ -654,12 +668,12 @@ class SchemaGenerator {
     if (!decl || seen.has(decl)) return { kind: 'any' };
     seen.add(decl);
     try {
-      if (Node.isTypeAliasDeclaration(decl)) {
+      if (N.isTypeAliasDeclaration(decl)) {
         const t = decl.getTypeNode();
         return t ? this.kindOf(t, seen, depth + 1) : { kind: 'any' };
       }
-      if (Node.isClassDeclaration(decl)) return { kind: 'instance', name: decl.getName() ?? last };
-      if (Node.isInterfaceDeclaration(decl)) {
+      if (N.isClassDeclaration(decl)) return { kind: 'instance', name: decl.getName() ?? last };
+      if (N.isInterfaceDeclaration(decl)) {
         if (decl.getMethods().length) return { kind: 'instance', name: decl.getName() };
         if (depth >= MAX_DICT_DEPTH * 4) return { kind: 'dict' };
         const res = this.interfaceOptions(decl, seen, depth + 1);
@@ -667,7 +681,7 @@ class SchemaGenerator {
         if (res?.options.length) out.properties = res.options;
         return out;
       }
-      if (Node.isEnumDeclaration(decl)) {
+      if (N.isEnumDeclaration(decl)) {
         const values: (string | number)[] = [];
         let next = 0;
         for (const m of decl.getMembers()) {
@@ -760,26 +774,26 @@ function collapse(text: string): string {
 function isNonDictType(t: TypeNode): boolean {
   const k = t.getKind();
   return (
-    Node.isArrayTypeNode(t) ||
-    Node.isTupleTypeNode(t) ||
-    Node.isLiteralTypeNode(t) ||
-    k === SyntaxKind.UndefinedKeyword ||
-    k === SyntaxKind.NumberKeyword ||
-    k === SyntaxKind.StringKeyword ||
-    k === SyntaxKind.BooleanKeyword ||
-    (Node.isTypeReference(t) && /^(Array|ReadonlyArray)$/.test(t.getTypeName().getText()))
+    N.isArrayTypeNode(t) ||
+    N.isTupleTypeNode(t) ||
+    N.isLiteralTypeNode(t) ||
+    k === SK.UndefinedKeyword ||
+    k === SK.NumberKeyword ||
+    k === SK.StringKeyword ||
+    k === SK.BooleanKeyword ||
+    (N.isTypeReference(t) && /^(Array|ReadonlyArray)$/.test(t.getTypeName().getText()))
   );
 }
 
 function literalValue(node: Node): string | number | boolean | null | undefined {
-  if (!Node.isLiteralTypeNode(node)) return undefined;
+  if (!N.isLiteralTypeNode(node)) return undefined;
   const lit = node.getLiteral();
-  if (Node.isStringLiteral(lit) || Node.isNoSubstitutionTemplateLiteral(lit)) return lit.getLiteralValue();
-  if (Node.isNumericLiteral(lit)) return lit.getLiteralValue();
-  if (lit.getKind() === SyntaxKind.TrueKeyword) return true;
-  if (lit.getKind() === SyntaxKind.FalseKeyword) return false;
-  if (lit.getKind() === SyntaxKind.NullKeyword) return null;
-  if (Node.isPrefixUnaryExpression(lit)) {
+  if (N.isStringLiteral(lit) || N.isNoSubstitutionTemplateLiteral(lit)) return lit.getLiteralValue();
+  if (N.isNumericLiteral(lit)) return lit.getLiteralValue();
+  if (lit.getKind() === SK.TrueKeyword) return true;
+  if (lit.getKind() === SK.FalseKeyword) return false;
+  if (lit.getKind() === SK.NullKeyword) return null;
+  if (N.isPrefixUnaryExpression(lit)) {
     const v = Number(lit.getText().replace(/\s+/g, ''));
     return Number.isFinite(v) ? v : undefined;
   }
@@ -787,7 +801,7 @@ function literalValue(node: Node): string | number | boolean | null | undefined 
 }
 
 function literalStrings(node: Node): string[] {
-  if (Node.isUnionTypeNode(node)) return node.getTypeNodes().flatMap(literalStrings);
+  if (N.isUnionTypeNode(node)) return node.getTypeNodes().flatMap(literalStrings);
   const v = literalValue(node);
   return typeof v === 'string' ? [v] : [];
 }
@@ -885,12 +899,32 @@ export function writeJsonAtomic(file: string, data: unknown): void {
   fs.renameSync(tmp, file);
 }
 
+/** The newest modification time among the `.ts` files and folders under `paths` (folders change when files are added or removed). */
+function newestSource(paths: string[]): number {
+  let newest = 0;
+  const visit = (p: string): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      newest = Math.max(newest, st.mtimeMs);
+      for (const ent of fs.readdirSync(p)) if (ent !== 'node_modules' && !ent.startsWith('.')) visit(path.join(p, ent));
+    } else if (/\.tsx?$/.test(p) || p.endsWith('.js')) newest = Math.max(newest, st.mtimeMs);
+  };
+  paths.forEach(visit);
+  return newest;
+}
+
 export function main(argv: string[]): number {
   const t0 = process.hrtime.bigint();
   let root = findRoot(__dirname);
   let out: string | undefined;
   let strict = false;
   let quiet = false;
+  let force = false;
   const include: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -898,13 +932,25 @@ export function main(argv: string[]): number {
     else if (a === '--out') out = path.resolve(argv[++i]);
     else if (a === '--strict') strict = true;
     else if (a === '--quiet') quiet = true;
+    else if (a === '--force') force = true;
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: gen-schema [--root DIR] [--out FILE] [--strict] [--quiet] [PATH...]\n');
+      process.stdout.write('usage: gen-schema [--root DIR] [--out FILE] [--strict] [--quiet] [--force] [PATH...]\n');
       return 0;
     } else include.push(a);
   }
   const outFile = out ?? path.join(root, 'dist', 'runtime', 'registry', 'schema.json');
-  const schema = generateSchema({ root, include: include.length ? include : ['runtime'] });
+  const scan = include.length ? include : ['runtime'];
+  if (!force && !strict && fs.existsSync(outFile)) {
+    // Up to date when no source (nor this generator) changed since the file was written.
+    const generator = [__filename, require.resolve('../runtime/registry/pyliteral')];
+    const newest = newestSource([...scan.map((p) => path.resolve(root, p)), ...generator]);
+    if (newest < fs.statSync(outFile).mtimeMs) {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      process.stdout.write(`registry schema: up to date (${ms.toFixed(0)} ms) -> ${path.relative(process.cwd(), outFile)}\n`);
+      return 0;
+    }
+  }
+  const schema = generateSchema({ root, include: scan });
   writeJsonAtomic(outFile, schema);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (!quiet) {
