@@ -12,6 +12,7 @@ import {
 } from '../../runtime/evaluation';
 import { setEngineLogger } from '../../runtime/engine/optim/logging';
 import { METRICS } from '../../runtime/registry';
+import { ClsDataSample } from '../../runtime/structures';
 
 // Expected values are counted by hand (see the comments); percent as MMClassification reports them.
 
@@ -229,5 +230,17 @@ describe('topkIndices', () => {
         .slice(0, k);
       assert.deepEqual(topkIndices(row, k), ref, JSON.stringify({ row, k }));
     }
+  });
+});
+
+describe('metrics read ClsDataSample', () => {
+  it('instances and their toJSON() form', () => {
+    const samples = SCORES.map((s, i) => new ClsDataSample().set_gt_label(TARGET[i]).set_pred_score(s));
+    nearAll(run({ type: 'Accuracy', topk: [1, 2] }, samples), { 'accuracy/top1': 50, 'accuracy/top2': 100 });
+    nearAll(run({ type: 'Accuracy' }, samples.map((s) => s.toJSON())), { 'accuracy/top1': 50 });
+    const labelsOnly = TARGET.map((t, i) => new ClsDataSample({ metainfo: { num_classes: 3 } }).set_gt_label(t).set_pred_label([0, 1, 2, 1, 2, 1][i]));
+    nearAll(run({ type: 'SingleLabelMetric', items: ['recall'] }, labelsOnly), { 'single-label/recall': 50 });
+    const multi = [new ClsDataSample({ metainfo: { gt_label_difficult: [1] } }).set_gt_label([0]).set_pred_score([0.9, 0.6])];
+    nearAll(run({ type: 'VOCAveragePrecision', average: null }, multi), { 'multi-label/AP_classwise': [100, 0] });
   });
 });
