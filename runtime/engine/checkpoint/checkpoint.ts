@@ -14,9 +14,10 @@ import { dirname, resolve } from 'path';
 import { MmclsError } from '../../errors';
 import { writeAll, writeFileAtomic } from './atomic';
 import { readPth } from './pth';
+import { isZip } from './zip';
 import { layoutSafetensors, parseSafetensors } from './safetensors';
 import { JsonObject, StateObject, StateValue, decodeState, encodeState, isJsonObject, isStateObject } from './state';
-import { TensorData, isTensorData, numel, tensorBytes } from './tensor';
+import { TensorData, TorchEntry, fromTorchEntry, isTensorData, numel, tensorBytes } from './tensor';
 
 /** The `__metadata__` key that holds our JSON document, and its format version. */
 export const METADATA_KEY = 'mmcls';
@@ -24,8 +25,11 @@ export const FORMAT_VERSION = 1;
 
 /** What a checkpoint holds; the input of `writeCheckpoint`. */
 export interface CheckpointData {
-  /** Model weights and buffers, MMCls key names, PyTorch layouts (conv OIHW, linear [out, in]). */
-  stateDict: Map<string, TensorData> | Record<string, TensorData>;
+  /**
+   * Model weights and buffers, MMCls key names, PyTorch layouts (conv OIHW, linear [out, in]).
+   * `Module.stateDict()`'s entries (PyTorch dtype names) are accepted as they are.
+   */
+  stateDict: Map<string, TensorData | TorchEntry> | Record<string, TensorData | TorchEntry>;
   /** `meta`: epoch, iter, seed, time, mmcls_version, cfg, dataset_meta, ... (any JSON-able values). */
   meta?: StateObject;
   /** The optimizer's state dict (`state` keyed by parameter index, `param_groups`); may hold tensors. */
@@ -80,13 +84,33 @@ export async function readCheckpoint(path: string, options: ReadCheckpointOption
   try {
     bytes = await fs.promises.readFile(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new MmclsError(code === 'ENOENT' ? `checkpoint not found` : `cannot read the checkpoint (${(e as Error).message})`, {
-      code: 'checkpoint.not-found',
-      location: { file: path },
-      cause: e,
-    });
+    throw cannotRead(path, e);
   }
+  return parseCheckpoint(bytes, path, options);
+}
+
+/** `readCheckpoint` for callers that cannot wait (`init_cfg=dict(type='Pretrained')`). */
+export function readCheckpointSync(path: string, options: ReadCheckpointOptions = {}): Checkpoint {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(path);
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  return parseCheckpoint(bytes, path, options);
+}
+
+function cannotRead(path: string, e: unknown): MmclsError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new MmclsError(code === 'ENOENT' ? `checkpoint not found` : `cannot read the checkpoint (${(e as Error).message})`, {
+    code: 'checkpoint.not-found',
+    location: { file: path },
+    cause: e,
+  });
+}
+
+/** Parse a checkpoint held in memory; `path` is for messages. */
+export function parseCheckpoint(bytes: Uint8Array, path: string, options: ReadCheckpointOptions = {}): Checkpoint {
   const ckpt = isSafetensors(bytes, path) ? fromSafetensors(bytes, path) : fromPth(bytes, path);
   const revise = options.reviseKeys ?? [[/^module\./, '']];
   if (revise.length) {
@@ -103,14 +127,19 @@ export async function readCheckpoint(path: string, options: ReadCheckpointOption
 }
 
 /**
- * Safetensors unless it is a ZIP archive or a pickle (the two `.pth` formats). The extension is not
- * trusted: `.pth` files are often renamed, and `torch.save` writes whatever name it is given.
+ * Which format the bytes are, by content (the extension is not trusted: `torch.save` writes whatever
+ * name it is given). A safetensors file has a JSON object right after its 8-byte header length,
+ * which must fit in the file; PyTorch files never have '{' there (ZIP: the local header's version
+ * field; legacy: the pickled magic number). The first bytes alone do not decide: a header length of
+ * 640 starts with 0x80 0x02, like a pickle.
  */
 function isSafetensors(bytes: Uint8Array, path: string): boolean {
-  if (bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b) return false;
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) return false;
-  if (bytes.length > 262 && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar') return false;
-  return bytes.length >= 9 ? bytes[8] === 0x7b : /\.safetensors$/i.test(path);
+  if (bytes.length >= 10 && bytes[8] === 0x7b) {
+    const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (n <= BigInt(bytes.length - 8)) return true;
+  }
+  if (isZip(bytes) || (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5)) return false;
+  return /\.safetensors$/i.test(path);
 }
 
 function fromSafetensors(bytes: Uint8Array, path: string): Checkpoint {
@@ -269,8 +298,14 @@ function writeSafetensorsCheckpoint(path: string, data: CheckpointData): void {
   const sd = data.stateDict instanceof Map ? data.stateDict : new Map(Object.entries(data.stateDict));
   const tensors: Array<[string, TensorData]> = [];
   for (const [k, t] of sd) {
-    if (!isTensorData(t)) throw new MmclsError(`checkpoint state dict entry '${k}' is not a tensor`, { code: 'checkpoint.invalid' });
-    tensors.push([k, t]);
+    if (isTensorData(t)) tensors.push([k, t]);
+    else if (typeof t === 'object' && t !== null && Array.isArray(t.shape) && (ArrayBuffer.isView(t.data) || Array.isArray(t.data))) {
+      try {
+        tensors.push([k, fromTorchEntry(t, k)]);
+      } catch (e) {
+        throw new MmclsError(`state dict entry ${(e as Error).message}`, { code: 'checkpoint.invalid' });
+      }
+    } else throw new MmclsError(`checkpoint state dict entry '${k}' is not a tensor`, { code: 'checkpoint.invalid' });
   }
   const doc = buildDocument(data, new Set(sd.keys()), (key, t) => tensors.push([key, t]));
   const layout = layoutSafetensors(tensors, { format: 'pt', [METADATA_KEY]: JSON.stringify(doc) });

@@ -144,3 +144,99 @@ export function toNumbers(t: TensorData): number[] {
   if (t.dtype === 'F16' || t.dtype === 'BF16') return Array.from(toFloat32(t));
   return Array.from(t.data as Exclude<TensorArray, BigInt64Array>);
 }
+
+/**
+ * A state-dict entry as runtime/nn's `Module.stateDict()` gives it and `loadStateDict()` takes it:
+ * PyTorch dtype names (`float32`, `int64`, ...; float32 when absent) and plain numeric arrays.
+ * Declared here structurally so that reading checkpoints does not load TensorFlow.js.
+ */
+export interface TorchEntry {
+  data: Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array | number[];
+  shape: number[];
+  dtype?: string;
+}
+
+const FROM_TORCH: Record<string, Dtype> = {};
+for (const d of Object.keys(DTYPES) as Dtype[]) FROM_TORCH[DTYPES[d].torch] = d;
+Object.assign(FROM_TORCH, { float: 'F32', double: 'F64', half: 'F16', long: 'I64', int: 'I32', short: 'I16' });
+
+/**
+ * A TensorData from a torch-style entry: `num_batches_tracked` held as an Int32Array with dtype
+ * `int64` becomes a BigInt64Array, number[] a typed array of the dtype, and so on.
+ */
+export function fromTorchEntry(e: TorchEntry, name = 'tensor'): TensorData {
+  const dtype = FROM_TORCH[e.dtype ?? 'float32'];
+  if (!dtype) throw new TypeError(`${name}: unknown dtype '${e.dtype}'`);
+  const n = numel(e.shape);
+  if (e.data.length !== n) throw new TypeError(`${name}: ${e.data.length} values for shape [${e.shape.join(', ')}]`);
+  const info = DTYPES[dtype];
+  const want = info.alloc(0).constructor;
+  if (e.data.constructor === want && dtype !== 'F16' && dtype !== 'BF16') return { dtype, shape: [...e.shape], data: e.data as TensorArray };
+  const out = info.alloc(n);
+  if (dtype === 'I64') {
+    const o = out as BigInt64Array;
+    for (let i = 0; i < n; i++) o[i] = BigInt(Math.trunc(Number(e.data[i])));
+  } else if (dtype === 'F16' || dtype === 'BF16') {
+    if (e.data instanceof Uint8Array || e.data instanceof BigInt64Array || e.data instanceof Int32Array) {
+      throw new TypeError(`${name}: ${dtype} data must be given as floats`);
+    }
+    const o = out as Uint16Array;
+    for (let i = 0; i < n; i++) o[i] = dtype === 'F16' ? floatToHalf(Number(e.data[i])) : floatToBfloat16(Number(e.data[i]));
+  } else {
+    const o = out as Exclude<TensorArray, BigInt64Array>;
+    for (let i = 0; i < n; i++) o[i] = Number(e.data[i]);
+  }
+  return { dtype, shape: [...e.shape], data: out };
+}
+
+/**
+ * A torch-style entry for `Module.loadStateDict`: F16/BF16 decoded to Float32Array, I8/I16 widened
+ * to Int32Array, BOOL as Uint8Array; the dtype keeps PyTorch's name. Typed arrays are shared, not copied.
+ */
+export function toTorchEntry(t: TensorData): TorchEntry & { dtype: string } {
+  const torch = DTYPES[t.dtype].torch;
+  switch (t.dtype) {
+    case 'F16':
+    case 'BF16':
+      return { dtype: torch, shape: t.shape, data: toFloat32(t) };
+    case 'I16':
+    case 'I8':
+      return { dtype: torch, shape: t.shape, data: Int32Array.from(t.data as Int16Array | Int8Array) };
+    default:
+      return { dtype: torch, shape: t.shape, data: t.data as Float32Array | Float64Array | Int32Array | Uint8Array | BigInt64Array };
+  }
+}
+
+/** Round-to-nearest-even float to IEEE half bits. */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}
+
+/** Round-to-nearest-even float to bfloat16 bits. */
+export function floatToBfloat16(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}

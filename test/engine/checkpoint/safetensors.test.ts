@@ -1,5 +1,6 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { layoutSafetensors, parseSafetensors, readCheckpoint, toNumbers, TensorData, DTYPES, Dtype } from '../../../runtime/engine/checkpoint';
 import { MmclsError } from '../../../runtime/errors';
@@ -78,6 +79,25 @@ describe('engine/checkpoint: safetensors', () => {
       const t = parseSafetensors(buf.subarray(shift, shift + bytes.length), 'x').tensors.get('a')!;
       assert.deepEqual(Array.from(t.data as Float32Array), [3, 4]);
       assert.equal(t.data.buffer === buf.buffer, (shift + dataStart) % 4 === 0, `shift ${shift}`);
+    }
+  });
+
+  it('tells safetensors from .pth by content, also when the header length looks like a pickle or a zip', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mmcls-st-'));
+    try {
+      // Header lengths 0x0280 (bytes 80 02: pickle protocol 2) and 0x4b50 (bytes 50 4b: "PK").
+      for (const len of [0x0280, 0x4b50]) {
+        const json = JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+        const bytes = handmade(null, f32(3, 4), json.padEnd(len, ' '));
+        assert.equal(Buffer.from(bytes).readUInt16LE(0), len);
+        const f = path.join(tmp, `w${len}.pth`);
+        fs.writeFileSync(f, bytes);
+        const c = await readCheckpoint(f);
+        assert.equal(c.format, 'safetensors');
+        assert.deepEqual(toNumbers(c.stateDict.get('a')!), [3, 4]);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
 
