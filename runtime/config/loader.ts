@@ -142,6 +142,8 @@ class LoadState {
  * are not kept.
  */
 interface ResultEntry {
+  /** Top-level results are frozen only when first reused (their own load does not change them). */
+  frozen: boolean;
   deps: [string, CacheEntry][];
   files: string[];
   infos: FileInfo[];
@@ -188,6 +190,10 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       if (hit.files.some((f) => chain.includes(f))) {
         // A cycle through a cached subtree: evaluate for real to report it properly.
       } else {
+        if (!hit.frozen) {
+          freeze(hit.result);
+          hit.frozen = true;
+        }
         state.files.push(...hit.files);
         for (const i of hit.infos) state.fileInfo.set(i.file, i);
         state.diagnostics.push(...hit.diagnostics);
@@ -202,7 +208,9 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
   if (state.useResultCache) {
     const files = state.files.slice(firstFile);
     if (!files.some((f) => state.envFiles.has(f))) {
-      freeze(merged);
+      // A base is frozen now, before the file that inherits it runs; a top-level result later.
+      const freezeNow = chain.length > 0;
+      if (freezeNow) freeze(merged);
       const deps: [string, CacheEntry][] = [];
       for (const f of new Set(files)) {
         const e = state.parsed.get(f);
@@ -211,7 +219,7 @@ function fileToDict(file: string, state: LoadState, chain: string[]): PyDict {
       }
       const infos = files.map((f) => state.fileInfo.get(f)).filter((i): i is FileInfo => i !== undefined);
       if (resultCache.size >= RESULT_CACHE_SIZE) resultCache.delete(resultCache.keys().next().value as string);
-      resultCache.set(file, { deps, files, infos, diagnostics: state.diagnostics.slice(firstDiag), result: merged });
+      resultCache.set(file, { frozen: freezeNow, deps, files, infos, diagnostics: state.diagnostics.slice(firstDiag), result: merged });
     }
   }
   return merged;

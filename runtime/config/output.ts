@@ -45,6 +45,8 @@ export function dictEntries(d: ConfigDict): [string, ConfigValue, string | null]
 }
 
 function isArrayIndexKey(k: string): boolean {
+  const c = k.charCodeAt(0);
+  if (!(c >= 48 && c <= 57)) return false;
   return /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) < 4294967295;
 }
 
