@@ -187,7 +187,10 @@ export abstract class Optimizer {
         const variable = group.params[j].variable;
         const st: ParamState = {};
         for (const [k, v] of Object.entries(saved)) {
-          if (isStateTensor(v)) {
+          if (isStateTensor(v) && v.shape.length === 0) {
+            // PyTorch keeps Adam's `step` as a 0-d tensor; here it is a number.
+            st[k] = Number(v.data[0]);
+          } else if (isStateTensor(v)) {
             if (v.shape.join(',') !== variable.shape.join(',')) {
               // A layout change (PyTorch OIHW vs NHWC kernels) must be converted by the checkpoint
               // loader; reshaping here would scramble the values.

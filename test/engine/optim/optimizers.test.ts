@@ -308,4 +308,35 @@ describe('optimizers (torch.optim formulas, float64 reference)', () => {
       for (const p of [...a, ...b, ...c]) p.variable.dispose();
     });
   }
+
+  it('loads a PyTorch-style state dict (0-d step tensor) and rejects a state of another shape', () => {
+    const a = makeParams([[1, 2]]);
+    const opt = OPTIMIZERS.build<Optimizer>({ type: 'Adam', lr: 0.1, params: a });
+    const sd: OptimizerStateDict = {
+      state: {
+        '0': {
+          step: { dtype: 'F32', shape: [], data: Float32Array.from([3]) },
+          exp_avg: { dtype: 'F32', shape: [2], data: Float32Array.from([0.1, 0.2]) },
+          exp_avg_sq: { dtype: 'F64', shape: [2], data: Float64Array.from([0.01, 0.04]) },
+        },
+      },
+      param_groups: [{ lr: 0.05, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, amsgrad: false, params: [0] }],
+    };
+    opt.loadStateDict(sd);
+    assert.equal(opt.stateOf(a[0].variable)?.step, 3);
+    assert.equal(opt.paramGroups[0].lr, 0.05);
+    const g: GradMap = new Map([[a[0].variable, tf.tensor1d([1, 1])]]);
+    opt.step(g);
+    assert.equal(opt.stateOf(a[0].variable)?.step, 4);
+    // Reference: the fourth Adam step from the loaded moments.
+    const m = [0.1, 0.2].map((x) => 0.9 * x + 0.1);
+    const v = [0.01, 0.04].map((x) => 0.999 * x + 0.001);
+    const exp = [1, 2].map((p, i) => p - (0.05 / (1 - 0.9 ** 4)) * (m[i] / (Math.sqrt(v[i]) / Math.sqrt(1 - 0.999 ** 4) + 1e-8)));
+    close(a[0].variable.dataSync(), exp, 'after resume');
+    const bad = { ...sd, state: { '0': { exp_avg: { dtype: 'F32' as const, shape: [1, 2], data: Float32Array.from([0, 0]) } } } };
+    assert.throws(() => opt.loadStateDict(bad), /has shape \[1,2\], the parameter has \[2\]/);
+    g.forEach((t) => t.dispose());
+    opt.dispose();
+    a[0].variable.dispose();
+  });
 });
