@@ -1,2 +1,3 @@
 export * from './complexity';
 export * from './reference';
+export * from './config-flops';
