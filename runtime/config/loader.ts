@@ -311,7 +311,13 @@ function fileToDictUncached(file: string, state: LoadState, chain: string[]): Py
     if (e instanceof EvalError) throw fromEval(e, file);
     throw e;
   }
-  if (result.errors.length > 0) throw fromEval(result.errors[0], file);
+  if (result.errors.length > 0) {
+    // Report every failed statement (the editor shows them all); the first one is thrown.
+    for (const err of result.errors.slice(1)) {
+      state.diagnostics.push({ file, range: pickRange(err.range), message: err.message, severity: 'error', code: err.code });
+    }
+    throw fromEval(result.errors[0], file);
+  }
 
   // cfg_dict: the module's names, without modules and functions (MMEngine drops those).
   const own = new PyDict();
@@ -502,7 +508,15 @@ function analyze(file: string, options: LoadOptions, useCache: boolean): Analyze
       severity: 'error',
       code: err.code,
     };
-    return { diagnostics: [...state.diagnostics, diag], files: state.files, fileInfo: state.fileInfo, error: err };
+    const diagnostics = [diag, ...state.diagnostics];
+    // All syntax errors of the files read, not only the first.
+    for (const info of state.fileInfo.values()) {
+      for (const se of info.syntaxErrors) {
+        if (info.file === diag.file && se.line === diag.range.line && se.column === diag.range.column) continue;
+        diagnostics.push({ file: info.file, range: pickRange(se), message: `SyntaxError: ${se.message}`, severity: 'error', code: 'config.syntax' });
+      }
+    }
+    return { diagnostics, files: state.files, fileInfo: state.fileInfo, error: err };
   }
 }
 

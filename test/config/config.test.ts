@@ -274,6 +274,14 @@ describe('config: inheritance (_base_)', () => {
     const a = analyzeConfig(fx('misc/syntax_error.py'));
     assert.equal(a.config, undefined);
     assert.equal(a.fileInfo.get(fx('misc/syntax_error.py'))?.syntaxErrors.length, 2);
+    assert.deepEqual(a.diagnostics.map((d) => [d.range.line, d.range.column, d.code]), [[3, 18, 'config.syntax'], [5, 8, 'config.syntax']]);
+  });
+
+  it('analyzeConfig reports every failing statement, the first as the error', () => {
+    const f = tmpConfig("a = 1\nb = undefined_name\nc = 2\nd = open('x')\ne = a + c\n");
+    const r = analyzeConfig(f);
+    assert.equal(r.error?.code, 'config.name-error');
+    assert.deepEqual(r.diagnostics.map((d) => [d.range.line, d.range.column, d.code]), [[2, 5, 'config.name-error'], [4, 5, 'config.unsupported']]);
   });
 
   it('uses the readFile overlay for unsaved buffers', () => {
