@@ -8,3 +8,4 @@ export * from './default_constructor';
 export * from './logging';
 export * from './describe_params';
 export * from './scale_lr';
+export * from './more_optimizers';

@@ -123,6 +123,93 @@ function refLamb(ps: Vec[], gs: Vec[], st: Hyper, h: Hyper): void {
   });
 }
 
+function refAdadelta(p: Vec, g: Vec, st: Hyper, h: Hyper): void {
+  const { lr, rho, eps, weight_decay } = h as Record<string, number>;
+  const sq = (st.sq ??= p.map(() => 0)) as number[];
+  const acc = (st.acc ??= p.map(() => 0)) as number[];
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] + weight_decay * p[i];
+    sq[i] = rho * sq[i] + (1 - rho) * gi * gi;
+    const delta = (Math.sqrt(acc[i] + eps) / Math.sqrt(sq[i] + eps)) * gi;
+    acc[i] = rho * acc[i] + (1 - rho) * delta * delta;
+    p[i] -= lr * delta;
+  }
+}
+
+function refAdamax(p: Vec, g: Vec, st: Hyper, h: Hyper): void {
+  const lr = h.lr as number;
+  const [b1, b2] = h.betas as number[];
+  const { eps, weight_decay } = h as Record<string, number>;
+  const t = ((st.t as number) ?? 0) + 1;
+  st.t = t;
+  const m = (st.m ??= p.map(() => 0)) as number[];
+  const u = (st.u ??= p.map(() => 0)) as number[];
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] + weight_decay * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    u[i] = Math.max(b2 * u[i], Math.abs(gi) + eps);
+    p[i] -= (lr / (1 - b1 ** t)) * (m[i] / u[i]);
+  }
+}
+
+function refNAdam(p: Vec, g: Vec, st: Hyper, h: Hyper): void {
+  const lr = h.lr as number;
+  const [b1, b2] = h.betas as number[];
+  const { eps, weight_decay, momentum_decay } = h as Record<string, number>;
+  const t = ((st.t as number) ?? 0) + 1;
+  st.t = t;
+  const mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay));
+  const muNext = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay));
+  st.prod = ((st.prod as number) ?? 1) * mu;
+  const prod = st.prod as number;
+  const m = (st.m ??= p.map(() => 0)) as number[];
+  const v = (st.v ??= p.map(() => 0)) as number[];
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] + weight_decay * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    const denom = Math.sqrt(v[i] / (1 - b2 ** t)) + eps;
+    p[i] -= ((lr * (1 - mu)) / (1 - prod)) * (gi / denom) + ((lr * muNext) / (1 - prod * muNext)) * (m[i] / denom);
+  }
+}
+
+function refRAdam(p: Vec, g: Vec, st: Hyper, h: Hyper): void {
+  const lr = h.lr as number;
+  const [b1, b2] = h.betas as number[];
+  const { eps, weight_decay } = h as Record<string, number>;
+  const t = ((st.t as number) ?? 0) + 1;
+  st.t = t;
+  const m = (st.m ??= p.map(() => 0)) as number[];
+  const v = (st.v ??= p.map(() => 0)) as number[];
+  const rhoInf = 2 / (1 - b2) - 1;
+  const rhoT = rhoInf - (2 * t * b2 ** t) / (1 - b2 ** t);
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i] + weight_decay * p[i];
+    m[i] = b1 * m[i] + (1 - b1) * gi;
+    v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+    const mHat = m[i] / (1 - b1 ** t);
+    if (rhoT > 5) {
+      const rect = Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT));
+      p[i] -= mHat * lr * (Math.sqrt(1 - b2 ** t) / (Math.sqrt(v[i]) + eps)) * rect;
+    } else p[i] -= mHat * lr;
+  }
+}
+
+function refLARS(p: Vec, g: Vec, st: Hyper, h: Hyper): void {
+  const { lr, momentum, dampening, weight_decay: wd, eta } = h as Record<string, number>;
+  const wn = Math.sqrt(p.reduce((a, x) => a + x * x, 0));
+  const gn = Math.sqrt(g.reduce((a, x) => a + x * x, 0));
+  const local = h.lars_exclude ? 1 : wn !== 0 && gn !== 0 ? (eta * wn) / (gn + wd * wn + 1e-8) : 1;
+  const d = p.map((x, i) => (g[i] + wd * x) * local * lr);
+  let upd = d;
+  if (momentum) {
+    const buf = st.buf as number[] | undefined;
+    st.buf = buf ? buf.map((b, i) => momentum * b + (1 - dampening) * d[i]) : [...d];
+    upd = h.nesterov ? d.map((x, i) => x + momentum * (st.buf as number[])[i]) : (st.buf as number[]);
+  }
+  for (let i = 0; i < p.length; i++) p[i] -= upd[i];
+}
+
 function makeParams(init: Vec[]): NamedParam[] {
   return init.map((v, k) => {
     const t = tf.tensor1d(v);
@@ -253,6 +340,30 @@ describe('optimizers (torch.optim formulas, float64 reference)', () => {
     runCase('Lamb', { lr: 0.01, weight_decay: 0, max_grad_norm: 100 }, null, (ps, gs, st, hs) => refLamb(ps, gs, st[0], hs[0]), lambD);
     runCase('Lamb', { lr: 0.01, trust_clip: true }, null, (ps, gs, st, hs) => refLamb(ps, gs, st[0], hs[0]), lambD);
   });
+
+  it('Adadelta', () =>
+    runCase('Adadelta', { lr: 0.5, rho: 0.8, weight_decay: 0.01 }, null, perParam(refAdadelta), { lr: 1, rho: 0.9, eps: 1e-6, weight_decay: 0 }));
+  it('Adamax', () =>
+    runCase('Adamax', { lr: 0.02, weight_decay: 0.01 }, null, perParam(refAdamax), { lr: 2e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0 }));
+  it('NAdam', () =>
+    runCase('NAdam', { lr: 0.02, weight_decay: 0.01 }, null, perParam(refNAdam), {
+      lr: 2e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weight_decay: 0,
+      momentum_decay: 4e-3,
+    }));
+  // betas[1] = 0.8: rho_inf = 9, rho_t passes 5 at step 7, so both branches run.
+  it('RAdam (both regimes of the rectification)', () =>
+    runCase('RAdam', { lr: 0.02, betas: [0.5, 0.8], weight_decay: 0.01 }, null, perParam(refRAdam), { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0 }, 8));
+  it('LARS with momentum, nesterov and an excluded group', () =>
+    runCase(
+      'LARS',
+      { lr: 0.5, momentum: 0.9, weight_decay: 1e-3, nesterov: true },
+      [{}, { lars_exclude: true }],
+      perParam(refLARS),
+      { momentum: 0, dampening: 0, weight_decay: 0, eta: 0.001, nesterov: false },
+    ));
 
   it('parameters without a gradient are left alone', () => {
     const params = makeParams(INIT);
