@@ -162,22 +162,28 @@ function npScalar(file: string, dtype: unknown, data: unknown): StateValue {
 
 /** Row-major copy of a strided view (offset and strides in elements). */
 function gather(dtype: Dtype, bytes: Uint8Array, offset: number, size: number[], stride: number[]): TensorData['data'] {
-  const es = DTYPES[dtype].size;
+  const info = DTYPES[dtype];
+  const src = viewBytes(dtype, bytes, 0, Math.floor(bytes.length / info.size)) as unknown as { [i: number]: number | bigint };
   const n = numel(size);
-  const out = new Uint8Array(n * es);
-  const idx = new Array<number>(size.length).fill(0);
-  let src = offset;
-  for (let i = 0; i < n; i++) {
-    out.set(bytes.subarray(src * es, src * es + es), i * es);
-    for (let d = size.length - 1; d >= 0; d--) {
+  const out = info.alloc(n) as unknown as { [i: number]: number | bigint };
+  if (n === 0) return out as unknown as TensorData['data'];
+  const nd = size.length;
+  const inner = nd ? size[nd - 1] : 1;
+  const innerStride = nd ? stride[nd - 1] : 0;
+  const idx = new Array<number>(Math.max(nd - 1, 0)).fill(0);
+  let base = offset;
+  for (let o = 0; o < n; o += inner) {
+    for (let j = 0, s = base; j < inner; j++, s += innerStride) out[o + j] = src[s];
+    // Advance the outer index (all dimensions but the last), odometer style.
+    for (let d = nd - 2; d >= 0; d--) {
       idx[d]++;
-      src += stride[d];
+      base += stride[d];
       if (idx[d] < size[d]) break;
-      src -= stride[d] * size[d];
+      base -= stride[d] * size[d];
       idx[d] = 0;
     }
   }
-  return DTYPES[dtype].make(out.buffer, 0, n);
+  return out as unknown as TensorData['data'];
 }
 
 function intList(v: unknown): number[] | undefined {

@@ -10,6 +10,8 @@ export interface ExpectedTensor {
   dtype: string;
   shape: number[];
   sum: number | string;
+  /** Sum of value i (row-major) times (i % 7 + 1): checks the order too. */
+  wsum: number | string;
   first: Array<number | string>;
 }
 export const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as {
@@ -30,12 +32,15 @@ export function assertTensor(name: string, t: TensorData | undefined, e: Expecte
   if (t.dtype === 'I64') {
     const vals = Array.from(t.data as BigInt64Array);
     assert.equal(vals.reduce((a, b) => a + b, 0n).toString(), e.sum, `${name} sum`);
+    assert.equal(vals.reduce((a, b, i) => a + b * BigInt((i % 7) + 1), 0n).toString(), e.wsum, `${name} weighted sum`);
     assert.deepEqual(vals.slice(0, 6).map(String), e.first, `${name} values`);
     return;
   }
   const vals = toNumbers(t);
-  const sum = vals.reduce((a, b) => a + b, 0);
-  assert.ok(Math.abs(sum - (e.sum as number)) <= 1e-9 * Math.max(1, Math.abs(e.sum as number)), `${name} sum ${sum} != ${e.sum}`);
+  const close = (got: number, want: number, what: string): void =>
+    assert.ok(Math.abs(got - want) <= 1e-9 * Math.max(1, Math.abs(want)), `${name} ${what} ${got} != ${want}`);
+  close(vals.reduce((a, b) => a + b, 0), e.sum as number, 'sum');
+  close(vals.reduce((a, b, i) => a + b * ((i % 7) + 1), 0), e.wsum as number, 'weighted sum');
   // F32/F16/BF16 values widened to float64 are exact, so the first values must match exactly.
   assert.deepEqual(vals.slice(0, 6), e.first, `${name} values`);
 }
