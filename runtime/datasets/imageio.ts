@@ -104,11 +104,15 @@ function pickChannels(img: Image, idx: number[]): Image {
 async function decodeWithSharp(buf: Uint8Array, flag: ColorType): Promise<Image> {
   let pipeline = sharp()(buf, { failOn: 'warning', limitInputPixels: 1 << 30 });
   if (flag === 'color' || flag === 'grayscale') pipeline = pipeline.rotate(); // EXIF orientation, as cv2.imread does
-  if (flag !== 'unchanged') pipeline = pipeline.removeAlpha();
+  if (flag !== 'unchanged') {
+    // Gray sources come out with three equal channels; the cv2 gray weights give them back exactly.
+    pipeline = pipeline.removeAlpha().toColourspace('srgb');
+  } else {
+    const meta = await sharp()(buf, { failOn: 'warning' }).metadata();
+    const gray = meta.channels !== undefined && meta.channels <= 2;
+    pipeline = pipeline.toColourspace(gray ? 'b-w' : 'srgb');
+  }
   // 16-bit files come out as 8-bit, as cv2 IMREAD_COLOR/GRAYSCALE give them.
-  const meta = await sharp()(buf, { failOn: 'warning' }).metadata();
-  const gray = meta.channels !== undefined && meta.channels <= 2 && (meta.space === 'b-w' || meta.space === 'grey16');
-  pipeline = pipeline.toColourspace(gray ? 'b-w' : 'srgb');
   const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels: info.channels };
 }

@@ -302,6 +302,65 @@ function cv2Separable(img: Image, tx: AxisTaps, ty: AxisTaps, linear: boolean): 
   return out;
 }
 
+/** The 8-bit bilinear case of cv2Separable with flat loops (the hot path of RandomResizedCrop). */
+function cv2LinearU8(img: Image, tx: AxisTaps, ty: AxisTaps): Image {
+  const { width: w, channels: c } = img;
+  const ow = tx.index.length;
+  const oh = ty.index.length;
+  const out = newLike(img, oh, ow, c);
+  const src = img.data as Uint8Array;
+  const dst = out.data as Uint8Array;
+  const x0 = new Int32Array(ow);
+  const x1 = new Int32Array(ow);
+  const a0 = new Int32Array(ow);
+  const a1 = new Int32Array(ow);
+  for (let x = 0; x < ow; x++) {
+    x0[x] = tx.index[x][0] * c;
+    x1[x] = tx.index[x][1] * c;
+    a0[x] = saturateShort(tx.weight[x][0] * 2048);
+    a1[x] = saturateShort(tx.weight[x][1] * 2048);
+  }
+  const rowLen = ow * c;
+  let bufA = new Int32Array(rowLen);
+  let bufB = new Int32Array(rowLen);
+  let rowA = -1;
+  let rowB = -1;
+  const hpass = (sy: number, buf: Int32Array) => {
+    const base = sy * w * c;
+    for (let x = 0; x < ow; x++) {
+      const p0 = base + x0[x];
+      const p1 = base + x1[x];
+      const w0 = a0[x];
+      const w1 = a1[x];
+      const o = x * c;
+      for (let k = 0; k < c; k++) buf[o + k] = src[p0 + k] * w0 + src[p1 + k] * w1;
+    }
+  };
+  for (let y = 0; y < oh; y++) {
+    const s0 = ty.index[y][0];
+    const s1 = ty.index[y][1];
+    // reuse the rows computed for the previous output row
+    if (rowA !== s0) {
+      if (rowB === s0) {
+        [bufA, bufB] = [bufB, bufA];
+        [rowA, rowB] = [rowB, rowA];
+      } else {
+        hpass(s0, bufA);
+        rowA = s0;
+      }
+    }
+    if (rowB !== s1) {
+      hpass(s1, bufB);
+      rowB = s1;
+    }
+    const b0 = saturateShort(ty.weight[y][0] * 2048);
+    const b1 = saturateShort(ty.weight[y][1] * 2048);
+    const o = y * rowLen;
+    for (let i = 0; i < rowLen; i++) dst[o + i] = (((b0 * (bufA[i] >> 4)) >> 16) + ((b1 * (bufB[i] >> 4)) >> 16) + 2) >> 2;
+  }
+  return out;
+}
+
 function saturateShort(v: number): number {
   const r = Math.round(v);
   return r < -32768 ? -32768 : r > 32767 ? 32767 : r;
@@ -345,6 +404,7 @@ export function resize(img: Image, width: number, height: number, interpolation:
     case 'lanczos':
       return cv2Separable(img, cv2Taps(img.width, width, interpolation), cv2Taps(img.height, height, interpolation), false);
     default:
+      if (!isFloat(img)) return cv2LinearU8(img, cv2Taps(img.width, width, 'bilinear'), cv2Taps(img.height, height, 'bilinear'));
       return cv2Separable(img, cv2Taps(img.width, width, 'bilinear'), cv2Taps(img.height, height, 'bilinear'), true);
   }
 }
