@@ -59,3 +59,67 @@ export function simulateSchedule(paramScheduler: unknown, opts: SimulateOptions)
   }
   return { lr, momentum, iters_per_epoch: perEpoch };
 }
+
+/** Iterations per epoch of a data loader: `ceil(size / (batch × gpus))`, or floor with `drop_last`. */
+export function itersPerEpoch(datasetSize: number, batchSize: number, ngpus = 1, dropLast = false): number {
+  const per = batchSize * ngpus;
+  if (!(datasetSize > 0 && per > 0)) {
+    throw new MmclsError(`dataset size (${datasetSize}) and batch size × GPUs (${per}) must be positive`, { code: 'scheduler.invalid-arg' });
+  }
+  return dropLast ? Math.floor(datasetSize / per) : Math.ceil(datasetSize / per);
+}
+
+/** A schedule curve together with what it was computed from. */
+export interface ConfigScheduleCurve extends ScheduleCurve {
+  by_epoch: boolean;
+  max_epochs?: number;
+  max_iters?: number;
+  base_lr: number;
+  base_momentum?: number;
+}
+
+type Dict = { [key: string]: unknown };
+
+function dictAt(cfg: Dict, key: string): Dict {
+  const v = cfg[key];
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Dict) : {};
+}
+
+/**
+ * The learning-rate and momentum curves of a merged config, as `vis_scheduler` draws them:
+ * `optim_wrapper.optimizer` gives the base values (`momentum`, or `betas[0]` for Adam-style
+ * optimizers), `train_cfg` the loop (`by_epoch`/`max_epochs` or `max_iters`, or
+ * `type='EpochBasedTrainLoop'|'IterBasedTrainLoop'`), `train_dataloader.batch_size` with
+ * `dataset_size` and `ngpus` the iterations per epoch.
+ */
+export function scheduleFromConfig(cfg: Dict, opts: { dataset_size: number; ngpus?: number }): ConfigScheduleCurve {
+  const optimizer = dictAt(dictAt(cfg, 'optim_wrapper'), 'optimizer');
+  const lr = optimizer.lr;
+  if (typeof lr !== 'number') {
+    throw new MmclsError('optim_wrapper.optimizer.lr must be set to draw the schedule', { code: 'scheduler.invalid-cfg' });
+  }
+  let momentum: number | undefined;
+  if (typeof optimizer.momentum === 'number') momentum = optimizer.momentum;
+  else if (Array.isArray(optimizer.betas) && typeof optimizer.betas[0] === 'number') momentum = optimizer.betas[0];
+  else if (optimizer.type === 'SGD' || optimizer.type === 'RMSprop' || optimizer.type === 'LARS') momentum = 0;
+  else if (['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'Lamb'].includes(String(optimizer.type))) momentum = 0.9;
+  const train = dictAt(cfg, 'train_cfg');
+  const loop = typeof train.type === 'string' ? train.type : undefined;
+  const byEpoch = loop ? loop !== 'IterBasedTrainLoop' : train.by_epoch !== false;
+  const batch = dictAt(cfg, 'train_dataloader').batch_size;
+  if (typeof batch !== 'number') {
+    throw new MmclsError('train_dataloader.batch_size must be set to draw the schedule', { code: 'scheduler.invalid-cfg' });
+  }
+  const perEpoch = itersPerEpoch(opts.dataset_size, batch, opts.ngpus ?? 1);
+  const paramScheduler = cfg.param_scheduler;
+  if (byEpoch) {
+    const maxEpochs = train.max_epochs;
+    if (typeof maxEpochs !== 'number') throw new MmclsError('train_cfg.max_epochs must be set', { code: 'scheduler.invalid-cfg' });
+    const c = simulateSchedule(paramScheduler, { max_epochs: maxEpochs, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum });
+    return { ...c, by_epoch: true, max_epochs: maxEpochs, base_lr: lr, base_momentum: momentum };
+  }
+  const maxIters = train.max_iters;
+  if (typeof maxIters !== 'number') throw new MmclsError('train_cfg.max_iters must be set', { code: 'scheduler.invalid-cfg' });
+  const c = simulateSchedule(paramScheduler, { max_iters: maxIters, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum });
+  return { ...c, by_epoch: false, max_iters: maxIters, base_lr: lr, base_momentum: momentum };
+}

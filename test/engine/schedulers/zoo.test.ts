@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { loadConfig } from '../../../runtime/config';
 import { buildOptimWrapper, ParamDescriptor, setEngineLogger } from '../../../runtime/engine/optim';
-import { simulateSchedule } from '../../../runtime/engine/schedulers';
+import { itersPerEpoch, scheduleFromConfig, simulateSchedule } from '../../../runtime/engine/schedulers';
 import { useSchema } from '../../../runtime/registry/schema';
 import { generateSchema } from '../../../scripts/gen-schema';
 
@@ -82,5 +82,23 @@ describe('config zoo schedules', () => {
     assert.ok(del, 'tutorial config present');
     const c = simulateSchedule(del.cfg.param_scheduler, { max_epochs: 100, iters_per_epoch: 1, base_lr: 0.1 });
     assert.ok(Math.abs(c.lr[50] - 0.05) < 1e-12 && Math.abs(c.lr[99] - (0.1 * (1 + Math.cos((Math.PI * 99) / 100))) / 2) < 1e-12);
+  });
+
+  it('scheduleFromConfig: what vis_scheduler draws for resnet50_8xb16_cifar100 (--dataset-size 50000)', () => {
+    const cfg = loadConfig(path.join(ROOT, 'configs/resnet/resnet50_8xb16_cifar100.py')).value as Record<string, unknown>;
+    const c = scheduleFromConfig(JSON.parse(JSON.stringify(cfg)), { dataset_size: 50000 });
+    const per = Math.ceil(50000 / 16);
+    assert.equal(c.iters_per_epoch, per);
+    assert.equal(c.lr.length, 200 * per);
+    const at = (e: number) => c.lr[e * per + 7];
+    const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+    close(at(0), 0.1);
+    close(at(59), 0.1);
+    close(at(60), 0.1 * 0.2);
+    close(at(120), 0.1 * 0.2 ** 2);
+    close(at(199), 0.1 * 0.2 ** 3);
+    assert.ok(c.momentum.every((m) => m === 0.9));
+    assert.equal(itersPerEpoch(50000, 16, 4), Math.ceil(50000 / 64));
+    assert.equal(itersPerEpoch(50000, 16, 4, true), Math.floor(50000 / 64));
   });
 });
