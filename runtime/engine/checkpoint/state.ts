@@ -53,6 +53,13 @@ export function encodeState(v: StateValue, path: string, putTensor: (path: strin
   if (isTensorData(v)) return { [TENSOR]: putTensor(path, v) };
   const join = (k: string | number): string => (path ? `${path}.${k}` : String(k));
   if (Array.isArray(v)) return v.map((x, i) => encodeState(x, join(i), putTensor));
+  // Callers holding JavaScript collections get what Python would have: dicts and lists.
+  const loose = v as unknown;
+  if (loose instanceof Map) return encodeState(Object.fromEntries([...loose].map(([k, x]) => [String(k), x])) as StateObject, path, putTensor);
+  if (loose instanceof Set) return encodeState([...loose] as StateValue[], path, putTensor);
+  if (ArrayBuffer.isView(loose)) {
+    throw new TypeError(`cannot store a bare ${loose.constructor.name} in a checkpoint (at '${path}'); wrap it as a tensor {dtype, shape, data}`);
+  }
   if (typeof v === 'object') {
     const out: JsonObject = {};
     let marked = false;

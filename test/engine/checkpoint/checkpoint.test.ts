@@ -166,6 +166,14 @@ describe('engine/checkpoint: our checkpoints', () => {
     assert.equal(ok.meta.epoch, 2);
   });
 
+  it('stores JavaScript Maps and Sets in extra state as dicts and lists, and refuses bare typed arrays', async () => {
+    const f = path.join(tmp, 'collections.safetensors');
+    const extra = { hub: new Map<string, unknown>([['a', 1], ['b', new Set([2, 3])]]) } as unknown as StateObject;
+    await writeCheckpoint(f, { stateDict: {}, extra });
+    assert.deepEqual((await readCheckpoint(f)).extra.hub, { a: 1, b: [2, 3] });
+    await assert.rejects(writeCheckpoint(f, { stateDict: {}, extra: { x: new Float32Array(2) as unknown as StateObject } }), /bare Float32Array.*at 'x'/);
+  });
+
   it('rejects invalid input to writeCheckpoint with the file named', async () => {
     const f = path.join(tmp, 'bad.safetensors');
     const bad: CheckpointData = { stateDict: { w: { dtype: 'F32', shape: [4], data: new Float32Array(3) } } };
