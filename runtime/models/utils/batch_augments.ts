@@ -5,12 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../../errors';
-import { Registry } from '../../registry';
+import { BATCH_AUGMENTS } from '../../registry';
 import { Rng } from '../../datasets/rng';
 import { ClsDataSample } from '../../structures';
 
-/** MMClassification's BATCH_AUGMENTS registry (mmcls.registry.BATCH_AUGMENTS). */
-export const BATCH_AUGMENTS = new Registry('BATCH_AUGMENTS');
+export { BATCH_AUGMENTS };
 
 let sharedRng = new Rng(Date.now());
 
