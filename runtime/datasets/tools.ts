@@ -128,7 +128,8 @@ export async function browseDataset(configFile: string, o: BrowseOptions = {}): 
       results = await t.call(results!);
       if (results === null) break;
       const img = asImage(results.img) ?? asImage(results.inputs);
-      if (!img) continue;
+      // PackClsInputs only moves the image to `inputs`: not a step worth showing again
+      if (!img || (!isImage(results.img) && img === steps[steps.length - 1]?.img)) continue;
       if (t instanceof LoadImageFromFile && !steps.length) steps.push({ name: 'original', img });
       else steps.push({ name: t.constructor.name, img });
     }

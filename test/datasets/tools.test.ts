@@ -93,8 +93,9 @@ describe('datasets/tools (browse-dataset, verify-dataset)', function () {
     assert.deepEqual([ci.height, ci.width], [12, 20 + 10 + 8]);
     const p = await browseDataset(config, { outputDir: path.join(dir, 'p'), mode: 'pipeline', showNumber: 1 });
     const pi = await decodeImage(fs.readFileSync(p.files[0]));
-    // original, RandomResizedCrop, RandomFlip, PackClsInputs
-    assert.equal(pi.width, 20 + 3 * 8 + 3 * 10);
+    // original, RandomResizedCrop, RandomFlip (PackClsInputs adds no new image)
+    assert.equal(pi.width, 20 + 2 * 8 + 2 * 10);
+    assert.match(fs.readFileSync(path.join(dir, 'p', 'index.tsv'), 'utf8'), /original \| RandomResizedCrop \| RandomFlip\n/);
     await assert.rejects(browseDataset(config, { outputDir: path.join(dir, 'x'), mode: 'nope' }), /mode must be/);
   });
 });
