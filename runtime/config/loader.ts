@@ -80,7 +80,17 @@ interface CacheEntry {
   size: number;
   source: string;
   parsed: ReturnType<typeof parseSource>;
+  /** When the file was last checked on disk (ms). */
+  checkedAt: number;
 }
+
+/**
+ * A file checked on disk less than this long ago is not checked again. Loading a zoo touches the
+ * same base files hundreds of times a second, and a `stat` costs more than the rest of a cached
+ * load; an edit on disk shows at most this much later (`clearConfigCache(file)` makes it show at
+ * once; unsaved editor buffers come through `readFile` and are always current).
+ */
+export const STAT_INTERVAL_MS = 100;
 /** Parsed files by absolute path; an entry is reused while the file's mtime and size (or overlay text) are unchanged. */
 const parseCache = new Map<string, CacheEntry>();
 
@@ -89,25 +99,32 @@ function readAndParse(file: string, options: LoadOptions): CacheEntry {
   const cached = parseCache.get(file);
   if (overlay !== undefined) {
     if (cached && cached.source === overlay) return cached;
-    const e = { mtimeMs: -1, size: -1, source: overlay, parsed: parseSource(overlay) };
+    const e = { mtimeMs: -1, size: -1, source: overlay, parsed: parseSource(overlay), checkedAt: 0 };
     parseCache.set(file, e);
     return e;
   }
-  let st: fs.Stats;
+  const now = Date.now();
+  if (cached && cached.mtimeMs >= 0 && now - cached.checkedAt < STAT_INTERVAL_MS) return cached;
+  let st: fs.Stats | undefined;
   try {
-    st = fs.statSync(file);
+    st = fs.statSync(file, { throwIfNoEntry: false });
   } catch {
-    throw new MmclsError(`config file not found: ${file}`, { code: 'config.not-found', location: { file } });
+    st = undefined;
   }
+  if (!st) throw new MmclsError(`config file not found: ${file}`, { code: 'config.not-found', location: { file } });
   if (!st.isFile()) throw new MmclsError(`not a config file: ${file}`, { code: 'config.not-found', location: { file } });
-  if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) return cached;
+  if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) {
+    cached.checkedAt = now;
+    return cached;
+  }
   const source = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   if (cached && cached.source === source) {
     cached.mtimeMs = st.mtimeMs;
     cached.size = st.size;
+    cached.checkedAt = now;
     return cached;
   }
-  const e = { mtimeMs: st.mtimeMs, size: st.size, source, parsed: parseSource(source) };
+  const e = { mtimeMs: st.mtimeMs, size: st.size, source, parsed: parseSource(source), checkedAt: now };
   parseCache.set(file, e);
   return e;
 }
@@ -157,6 +174,7 @@ function cachedResult(file: string, state: LoadState): ResultEntry | undefined {
   const r = resultCache.get(file);
   if (!r) return undefined;
   for (const [dep, entry] of r.deps) {
+    if (state.parsed.get(dep) === entry) continue;
     let now: CacheEntry;
     try {
       now = readAndParse(dep, state.options);

@@ -3,9 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  analyzeConfig, dumpJson, dumpPython, isFloatAt, isTuple, loadConfig, parseCfgOptionValue, parsePython,
+  analyzeConfig, clearConfigCache, dumpJson, dumpPython, isFloatAt, isTuple, loadConfig, parseCfgOptionValue, parsePython,
 } from '../../runtime/config';
 import type { ConfigDict, ConfigValue } from '../../runtime/config';
+import { STAT_INTERVAL_MS } from '../../runtime/config/loader';
 import { MmclsError } from '../../runtime/errors';
 
 const FIX = path.join(__dirname, '..', 'fixtures', 'config');
@@ -314,7 +315,16 @@ describe('config: caching between loads', () => {
     fs.writeFileSync(base, 'depth = 101\n');
     const t = new Date(Date.now() + 5000);
     fs.utimesSync(base, t, t);
+    // Files are checked on disk at most every STAT_INTERVAL_MS; clearing the file's cache entry
+    // (what the language server does on a change notification) makes the change show at once...
+    clearConfigCache(base);
     assert.equal(loadConfig(child).value.depth, 101);
+    // ...and without it, it shows once the interval has passed.
+    fs.writeFileSync(base, 'depth = 152\n');
+    const t2 = new Date(Date.now() + 10000);
+    fs.utimesSync(base, t2, t2);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STAT_INTERVAL_MS + 20);
+    assert.equal(loadConfig(child).value.depth, 152);
   });
 });
 
