@@ -262,6 +262,12 @@ class SchemaGenerator {
     if (decl && N.isVariableDeclaration(decl)) {
       const init = decl.getInitializer();
       if (init && N.isNewExpression(init) && /(^|\.)Registry$/.test(init.getExpression().getText())) {
+        const declFile = this.rel(decl.getSourceFile().getFilePath());
+        if (declFile.startsWith('runtime/') && declFile !== 'runtime/registry/index.ts') {
+          // A second registry of the same name is a different object: types registered in it are
+          // invisible to REGISTRIES, the runner and the language server's slots.
+          this.warn(decl, `registry ${text} is declared here; import it from runtime/registry/index.ts instead`);
+        }
         const arg = init.getArguments()[0];
         if (arg && N.isStringLiteral(arg)) return arg.getLiteralValue();
         return text.split('.').pop();
@@ -388,7 +394,13 @@ class SchemaGenerator {
         return { allowsExtra: true, options: [] };
       }
       const ctors = c.getConstructors();
-      if (!ctors.length) continue;
+      if (!ctors.length) {
+        // No constructor of its own: the convention's `<Class>Options`, when declared, names the
+        // options it reads (a subclass adding options and reading them in overridden methods).
+        const own = this.conventionalOptions(c);
+        if (own) return own;
+        continue;
+      }
       const ctor = ctors.find((k) => k.getBody() !== undefined) ?? ctors[0];
       const param = ctor.getParameters()[0];
       if (!param) return { allowsExtra: false, options: [] };
@@ -410,10 +422,21 @@ class SchemaGenerator {
     return { allowsExtra: false, options: [] };
   }
 
+  private conventionalOptions(c: ClassDeclaration): { optionsType: string; allowsExtra: boolean; options: OptionSchema[] } | undefined {
+    const name = `${c.getName()}Options`;
+    const decl = this.resolveName(c.getSourceFile(), name);
+    let res: OptionsResult | undefined;
+    if (decl && N.isInterfaceDeclaration(decl)) res = this.interfaceOptions(decl, new Set([decl]), 0);
+    else if (decl && N.isTypeAliasDeclaration(decl) && decl.getTypeNode()) res = this.optionsOf(decl.getTypeNode() as TypeNode, new Set([decl]), 0, name);
+    if (!res) return undefined;
+    for (const opt of res.options) this.checkOption(opt);
+    return { optionsType: name, allowsExtra: res.allowsExtra, options: res.options };
+  }
+
   private checkOption(opt: OptionSchema): void {
     const at = opt.location;
     if (!opt.doc) this.warnAt(at, `option ${opt.name} of ${opt.declaredIn} has no JSDoc sentence`);
-    if (!opt.required && opt.defaultText === undefined) {
+    if (!opt.required && opt.defaultText === undefined && !opt.injected) {
       this.warnAt(at, `optional option ${opt.name} of ${opt.declaredIn} has no @default tag (MMClassification's default as a Python literal)`);
     }
   }
@@ -521,7 +544,7 @@ class SchemaGenerator {
     const doc = docOf(prop.getJsDocs());
     const typeNode = prop.getTypeNode();
     let kind: TypeKind = typeNode ? this.kindOf(typeNode, seen, depth + 1) : { kind: 'any' };
-    const { default: defaultText, ...tags } = doc.tags;
+    const { default: defaultText, injected, ...tags } = doc.tags;
     if (tags.registry !== undefined || (tags.category !== undefined && containsDict(kind))) {
       kind = asConfig(kind, tags.registry?.trim() || undefined, tags.category?.trim() || undefined);
     }
@@ -534,6 +557,7 @@ class SchemaGenerator {
       declaredIn,
       location: this.loc(prop.getNameNode()),
     };
+    if (injected !== undefined) opt.injected = true;
     if (defaultText !== undefined) {
       const text = defaultText.trim();
       opt.defaultText = text;

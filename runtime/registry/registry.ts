@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { MmclsError, SourceLocation } from '../errors';
 import { ArgProblem, checkArgs } from './check';
-import { findComponent, isStale, KNOWN_SCOPES, loadSchema, notImplemented, splitScope } from './schema';
+import { findComponent, findMmclsType, isStale, KNOWN_SCOPES, loadSchema, splitScope } from './schema';
 import type { ComponentSchema, RegistrySchema } from './schema-types';
 import { suggest } from './suggest';
 
@@ -241,7 +241,8 @@ export class Registry<T = unknown> {
   private unknownType(type: string, name: string, where: string, location?: SourceLocation): MmclsError {
     const keys = this.keys().sort();
     const near = suggest(name, keys);
-    const theirs = notImplemented(this.name, name, this.schema());
+    const schema = this.schema();
+    const theirs = schema && findComponent(this.name, name, schema) ? undefined : findMmclsType(name, this.name);
     let msg = `"${type}" is not a type in the ${this.name} registry${where}.`;
     if (theirs) {
       msg += ` MMClassification has ${theirs.type}${theirs.category ? ` (${theirs.category})` : ''}, but mmcls does not implement it yet.`;

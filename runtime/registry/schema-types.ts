@@ -48,6 +48,12 @@ export interface OptionSchema {
   defaultText?: string;
   /** The JSDoc text (without tags). */
   doc: string;
+  /**
+   * Set by the code that builds the component, not written in configs (JSDoc `@injected`): a
+   * sampler's `dataset`, an optimizer's `params`, a scheduler's `optimizer`. Config checks do not
+   * ask for it and completion does not offer it; `build()` still checks it.
+   */
+  injected?: boolean;
   /** Other JSDoc tags (`@deprecated`, `@registry`, ...), name to text. */
   tags?: Record<string, string>;
   /** The interface or type that declares it (`ResNetOptions`, or an inherited one). */

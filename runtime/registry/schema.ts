@@ -5,9 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { ArgProblem, checkArgs } from './check';
 import mmclsTypesFile from './mmcls-types.json';
 import type { ComponentSchema, RegistrySchema } from './schema-types';
 import { SCHEMA_VERSION } from './schema-types';
+import { suggest } from './suggest';
 
 export type { ComponentSchema, OptionSchema, RegistrySchema, TypeKind, JsonValue, SchemaLocation } from './schema-types';
 
@@ -181,6 +183,8 @@ export interface SlotInfo {
   defaultType?: string;
   /** True where the value is the type name itself (a string), e.g. `optim_wrapper.constructor`. */
   typeIsString?: boolean;
+  /** Keys of the dict that the code building it consumes itself (`optim_wrapper.paramwise_cfg`). */
+  consumedKeys?: string[];
   /** Where the rule came from: the table below, or the parent component's option in the schema. */
   source: 'convention' | 'schema';
 }
@@ -222,7 +226,8 @@ const RULES: Rule[] = [
   ['test_evaluator', { registry: 'METRICS' }],
   ['test_evaluator[]', { registry: 'METRICS' }],
   ['**.metrics[]', { registry: 'METRICS' }],
-  ['optim_wrapper', { registry: 'OPTIM_WRAPPERS', typeOptional: true, defaultType: 'OptimWrapper' }],
+  // MMEngine's optimizer-wrapper constructor takes `constructor` and `paramwise_cfg` out of the dict.
+  ['optim_wrapper', { registry: 'OPTIM_WRAPPERS', typeOptional: true, defaultType: 'OptimWrapper', consumedKeys: ['constructor', 'paramwise_cfg'] }],
   ['optim_wrapper.optimizer', { registry: 'OPTIMIZERS' }],
   ['optim_wrapper.constructor', { registry: 'OPTIM_WRAPPER_CONSTRUCTORS', typeIsString: true }],
   ['param_scheduler', { registry: 'PARAM_SCHEDULERS' }],
@@ -232,7 +237,8 @@ const RULES: Rule[] = [
   ['visualizer', { registry: 'VISUALIZERS' }],
   ['visualizer.vis_backends[]', { registry: 'VISBACKENDS' }],
   ['vis_backends[]', { registry: 'VISBACKENDS' }],
-  ['train_cfg', { registry: 'LOOPS', typeOptional: true, defaultType: 'EpochBasedTrainLoop' }],
+  // Without `type`, the runner picks the loop from `by_epoch` and removes it.
+  ['train_cfg', { registry: 'LOOPS', typeOptional: true, defaultType: 'EpochBasedTrainLoop', consumedKeys: ['by_epoch'] }],
   ['val_cfg', { registry: 'LOOPS', typeOptional: true, defaultType: 'ValLoop' }],
   ['test_cfg', { registry: 'LOOPS', typeOptional: true, defaultType: 'TestLoop' }],
   ['log_processor', { registry: 'LOG_PROCESSORS', typeOptional: true, defaultType: 'LogProcessor' }],
@@ -363,4 +369,116 @@ export function typeOfDict(slot: SlotInfo, dict: Record<string, unknown>): strin
   if (typeof dict.type === 'string') return splitScope(dict.type).name;
   if (slot.registry === 'LOOPS' && slot.defaultType === 'EpochBasedTrainLoop' && dict.by_epoch === false) return 'IterBasedTrainLoop';
   return slot.typeOptional ? slot.defaultType : undefined;
+}
+
+// ------------------------------------------------------------------ whole-config checks
+
+/** A finding of `checkConfig`. `info` is for types MMClassification has and mmcls does not implement yet. */
+export interface ConfigProblem {
+  code: ArgProblem['code'] | 'registry.unknown-type' | 'registry.not-implemented' | 'registry.wrong-category';
+  severity: 'error' | 'warning' | 'info';
+  /** Key path of the offending key (`model.backbone.dpth`) or dict (`model.backbone`). */
+  path: string;
+  message: string;
+  suggestion?: string;
+}
+
+/**
+ * Checks every component dict of a merged config (as plain data, without building anything)
+ * against the schema: the same argument checks as `build()`, unknown types with the nearest known
+ * one, types MMClassification has but mmcls does not (as information), and types of the wrong
+ * MODELS category (a head at `model.backbone`). Empty when no schema is available.
+ */
+export function checkConfig(config: unknown, schema = loadSchema()): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  if (!schema) return out;
+  const visit = (value: unknown, segs: (string | number)[]): void => {
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => visit(v, [...segs, i]));
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const dict = value as Record<string, unknown>;
+    const slot = segs.length ? slotOf(segs, config, schema) : undefined;
+    if (slot && !slot.typeIsString) checkDict(dict, slot, formatKeyPath(segs), schema, out);
+    if (slot?.registry === 'OPTIM_WRAPPERS' && typeof dict.constructor === 'string') {
+      checkType(dict.constructor, { registry: 'OPTIM_WRAPPER_CONSTRUCTORS', source: 'convention' }, formatKeyPath([...segs, 'constructor']), schema, out);
+    }
+    for (const [k, v] of Object.entries(dict)) visit(v, [...segs, k]);
+  };
+  visit(config, []);
+  return out;
+}
+
+/**
+ * Options the building code passes itself, for components whose options do not say `@injected`
+ * (MMEngine's conventions: the data loader gives the sampler its dataset, and so on).
+ */
+const INJECTED_BY_REGISTRY: Record<string, string[]> = {
+  DATA_SAMPLERS: ['dataset'],
+  OPTIMIZERS: ['params'],
+  PARAM_SCHEDULERS: ['optimizer'],
+  LOOPS: ['runner', 'dataloader', 'evaluator'],
+  HOOKS: ['runner'],
+};
+
+/** Whether a config may leave this option out because the building code supplies it. */
+export function isInjected(registry: string, opt: { name: string; injected?: boolean }): boolean {
+  return opt.injected === true || (INJECTED_BY_REGISTRY[registry]?.includes(opt.name) ?? false);
+}
+
+function checkDict(dict: Record<string, unknown>, slot: SlotInfo, at: string, schema: RegistrySchema, out: ConfigProblem[]): void {
+  const type = typeOfDict(slot, dict);
+  if (type === undefined) return;
+  // A type the slot supplies (train_cfg's loop) is checked only when implemented: the user wrote no type.
+  const comp = typeof dict.type === 'string' ? checkType(dict.type, slot, at, schema, out) : findComponent(slot.registry, type, schema);
+  if (!comp) return;
+  let args = dict;
+  if (slot.consumedKeys?.length) {
+    args = { ...dict };
+    for (const k of slot.consumedKeys) delete args[k];
+  }
+  for (const p of checkArgs(comp, args, at)) {
+    if (p.code === 'registry.missing-arg' && isInjected(comp.registry, comp.options.find((o) => o.name === p.arg) ?? { name: p.arg })) continue;
+    out.push({ code: p.code, severity: 'error', path: p.path, message: `${comp.type}: ${p.message}`, ...(p.suggestion ? { suggestion: p.suggestion } : {}) });
+  }
+}
+
+function checkType(type: string, slot: SlotInfo, at: string, schema: RegistrySchema, out: ConfigProblem[]): ComponentSchema | undefined {
+  const { scope, name } = splitScope(type);
+  if (scope && !(KNOWN_SCOPES as readonly string[]).includes(scope)) return undefined;
+  const comp = findComponent(slot.registry, name, schema);
+  const where = slot.category ? `${slot.registry} (${slot.category})` : slot.registry;
+  if (comp) {
+    if (slot.category && comp.category && comp.category !== slot.category) {
+      out.push({
+        code: 'registry.wrong-category',
+        severity: 'warning',
+        path: at,
+        message: `${comp.type} is a ${comp.category}, but ${at} expects a ${slot.category}.`,
+      });
+    }
+    return comp;
+  }
+  const theirs = findMmclsType(name, slot.registry);
+  if (theirs) {
+    out.push({
+      code: 'registry.not-implemented',
+      severity: 'info',
+      path: at,
+      message: `MMClassification has ${theirs.type}${theirs.category ? ` (${theirs.category})` : ''}, but mmcls does not implement it yet.`,
+    });
+    return undefined;
+  }
+  const pool = componentsOf(slot.registry, undefined, schema).map((c) => c.type);
+  const preferred = slot.category ? componentsOf(slot.registry, slot.category, schema).map((c) => c.type) : pool;
+  const near = suggest(name, preferred) ?? suggest(name, pool) ?? suggest(name, mmclsTypes(slot.registry).map((t) => t.type));
+  out.push({
+    code: 'registry.unknown-type',
+    severity: 'error',
+    path: at,
+    message: `"${type}" is not a type in ${where}.${near ? ` Did you mean "${near}"?` : ''}`,
+    ...(near ? { suggestion: near } : {}),
+  });
+  return undefined;
 }

@@ -173,7 +173,7 @@ describe('Registry.build argument checks', () => {
   it('reports an unknown type with the nearest registered one', () => {
     const e = thrown(() => TOY_MODELS.build({ type: 'ToyNt', depth: 18 }, undefined, { path: 'model.backbone' }));
     assert.equal(e.code, 'registry.unknown-type');
-    assert.match(e.message, /^"ToyNt" is not a type in the TOY_MODELS registry at model\.backbone\. Did you mean "ToyNet"\? Known types: ToyHead, ToyLoss, ToyNet, /);
+    assert.match(e.message, /^"ToyNt" is not a type in the TOY_MODELS registry at model\.backbone\. Did you mean "ToyNet"\? Known types: ToyHead, ToyLoss, ToyNeXt, ToyNet, /);
     assert.match(thrown(() => TOY_MODELS.build({ type: 'toynet_cifar' })).message, /Did you mean "ToyNet_CIFAR"\?/);
   });
 

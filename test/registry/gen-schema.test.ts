@@ -38,6 +38,7 @@ describe('registry schema generator', () => {
       [
         'TOY_MODELS.ToyHead',
         'TOY_MODELS.ToyLoss',
+        'TOY_MODELS.ToyNeXt',
         'TOY_MODELS.ToyNet',
         'TOY_MODELS.ToyNetV1c',
         'TOY_MODELS.ToyNet_CIFAR',
@@ -140,6 +141,11 @@ describe('registry schema generator', () => {
       cifar.options.map((o) => o.name),
       comp('TOY_MODELS', 'ToyNet').options.map((o) => o.name),
     );
+    // No constructor, but a `<Class>Options` interface: that one.
+    const next = comp('TOY_MODELS', 'ToyNeXt');
+    assert.equal(next.optionsType, 'ToyNeXtOptions');
+    assert.deepEqual(next.options.map((o) => o.name).slice(0, 2), ['groups', 'depth']);
+    assert.equal(next.options.length, 12);
   });
 
   it('reads type-alias intersections, index signatures, enums, aliases via add()', () => {
@@ -215,7 +221,7 @@ describe('registry schema generator', () => {
       fs.rmSync(out, { force: true });
     }
     assert.equal(rc, 0);
-    assert.match(printed, /^registry schema: 9 components in 2 registries, 6 warnings, \d+ ms -> .*\nregistry schema: up to date/);
+    assert.match(printed, /^registry schema: 10 components in 2 registries, 6 warnings, \d+ ms -> .*\nregistry schema: up to date/);
     assert.deepEqual(written, schema);
     assert.equal(strictRc, 1); // --strict fails on warnings
   });

@@ -15,7 +15,7 @@ describe('registry schema of the runtime', () => {
       const reg = REGISTRIES[c.registry];
       assert.ok(reg, `${c.location.file}: ${c.registry} is not one of the registries in runtime/registry/index.ts`);
       const cls = reg.get(c.type);
-      assert.ok(cls, `${c.location.file}: loading it does not register ${c.type} in ${c.registry}`);
+      assert.ok(cls, `${c.location.file}: loading it does not register ${c.type} in ${c.registry} of runtime/registry (a Registry of the same name declared elsewhere is a different object)`);
       assert.equal(cls.name, c.className, `${c.registry}.${c.type}`);
     }
     for (const c of schema.components) {

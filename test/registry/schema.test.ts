@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   allTypes,
+  checkConfig,
   componentsOf,
   findComponent,
   findMmclsType,
@@ -34,9 +35,9 @@ describe('registry schema queries', () => {
     assert.equal(findComponent('TOY_TRANSFORMS', 'ToyNet', toy), undefined);
     assert.deepEqual(
       componentsOf('TOY_MODELS', 'backbone', toy).map((c) => c.type),
-      ['ToyNet', 'ToyNetV1c', 'ToyNet_CIFAR'],
+      ['ToyNeXt', 'ToyNet', 'ToyNetV1c', 'ToyNet_CIFAR'],
     );
-    assert.equal(componentsOf('TOY_MODELS', undefined, toy).length, 6);
+    assert.equal(componentsOf('TOY_MODELS', undefined, toy).length, 7);
     assert.deepEqual(allTypes(toy).slice(0, 2), [
       { registry: 'TOY_MODELS', type: 'ToyHead', category: 'head' },
       { registry: 'TOY_MODELS', type: 'ToyLoss', category: 'loss' },
@@ -137,6 +138,59 @@ describe('registry schema queries', () => {
     // Not a component option: the table's answer (none for depth).
     assert.equal(slotOf('model.backbone.depth', cfg, asModels), undefined);
     assert.equal(slotOf('model.backbone.init_cfg', cfg, asModels)?.registry, 'WEIGHT_INITIALIZERS');
+  });
+});
+
+describe('checkConfig', () => {
+  it('checks every component dict of a config without building it', () => {
+    const toy = generateSchema({ root: ROOT, include: ['test/fixtures/registry/components'] });
+    const rename: Record<string, string> = { TOY_MODELS: 'MODELS', TOY_TRANSFORMS: 'TRANSFORMS' };
+    const schema: RegistrySchema = {
+      ...toy,
+      components: [...toy.components, ...toy.components.map((c) => ({ ...c, registry: rename[c.registry] }))],
+    };
+    const config = {
+      model: {
+        backbone: { type: 'mmcls.ToyNet', dpth: 50 },
+        neck: { type: 'GlobalAveragePooling' },
+        head: { type: 'ToyHead', num_classes: 10, loss: { type: 'ToyLos' } },
+      },
+      train_pipeline: [{ type: 'ToyFlip', direction: 'horizontal' }, { type: 'ToyResize', scale: 'big' }],
+      optim_wrapper: { optimizer: { type: 'SGD', lr: 0.1 }, constructor: 'NoSuchConstructor' },
+      train_cfg: { by_epoch: true, max_epochs: 3 },
+      custom_hooks: [{ type: 'mmdet.SomethingHook' }],
+    };
+    const got = [...checkConfig({ model: { type: 'ToyNet', depth: 50 } }, schema), ...checkConfig(config, schema)].map((p) => [
+      p.severity,
+      p.code,
+      p.path,
+      p.message,
+    ]);
+    const byPath = new Map(got.map((g) => [`${g[2]} ${g[1]}`, g]));
+    assert.deepEqual(
+      got.map((g) => `${g[2]} ${g[1]}`),
+      [
+        'model registry.wrong-category',
+        'model.backbone.dpth registry.unknown-arg',
+        'model.backbone.depth registry.missing-arg',
+        'model.neck registry.not-implemented',
+        'model.head.loss registry.unknown-type',
+        'train_pipeline[1].scale registry.bad-value',
+        'optim_wrapper.constructor registry.unknown-type',
+        'optim_wrapper.optimizer registry.not-implemented',
+      ],
+    );
+    assert.equal(byPath.get('model registry.wrong-category')?.[3], 'ToyNet is a backbone, but model expects a classifier.');
+    assert.equal(byPath.get('model registry.wrong-category')?.[0], 'warning');
+    assert.match(String(byPath.get('model.backbone.dpth registry.unknown-arg')?.[3]), /^ToyNet: unknown argument "dpth"; did you mean "depth"\?/);
+    assert.equal(byPath.get('model.neck registry.not-implemented')?.[0], 'info');
+    assert.equal(
+      byPath.get('model.neck registry.not-implemented')?.[3],
+      'MMClassification has GlobalAveragePooling (neck), but mmcls does not implement it yet.',
+    );
+    // TOY_MODELS: the slot comes from ToyHead's option type, not from the table.
+    assert.equal(byPath.get('model.head.loss registry.unknown-type')?.[3], '"ToyLos" is not a type in TOY_MODELS (loss). Did you mean "ToyLoss"?');
+    assert.equal(byPath.get('optim_wrapper.constructor registry.unknown-type')?.[3], '"NoSuchConstructor" is not a type in OPTIM_WRAPPER_CONSTRUCTORS.');
   });
 });
 
