@@ -96,6 +96,7 @@ export type Stmt =
   | (NodeBase & { type: 'ImportFrom'; module: string; names: { name: string; asname: string | null; range: Range }[] })
   | (NodeBase & { type: 'If'; test: Expr; body: Stmt[]; orelse: Stmt[] })
   | (NodeBase & { type: 'Pass' })
+  | (NodeBase & { type: 'Delete'; targets: Expr[] })
   /** A statement kind that is parsed only to be rejected (def, class, for, while, ...). */
   | (NodeBase & { type: 'Unsupported'; keyword: string });
 

@@ -155,6 +155,9 @@ export class Evaluator {
         return;
       case 'Pass':
         return;
+      case 'Delete':
+        for (const t of s.targets) this.delete(t);
+        return;
       case 'Import':
         for (const n of s.names) {
           if (n.name !== 'copy') {
@@ -232,6 +235,43 @@ export class Evaluator {
       }
       default:
         this.fail('cannot assign to this expression', 'config.syntax', target);
+    }
+  }
+
+  private delete(t: Expr): void {
+    if (t.type === 'Name') {
+      this.checkName(t.id, t);
+      if (!this.globals.delete(t.id)) this.fail(`NameError: name '${t.id}' is not defined`, 'config.name-error', t);
+      return;
+    }
+    if (t.type === 'Subscript') {
+      const obj = this.eval(t.value, null);
+      if (t.index.type === 'Slice') this.fail('deleting slices is not supported in config files', 'config.unsupported', t.index);
+      const idx = this.eval(t.index, null);
+      if (obj instanceof PyDict) {
+        this.hashable(idx, t);
+        if (!obj.has(idx)) this.fail(`KeyError: ${this.toRepr(idx, t)}`, 'config.key-error', t);
+        assertMutable(obj);
+        obj.delete(idx);
+      } else if (Array.isArray(obj) && !(obj instanceof PyTuple)) {
+        const i = this.index(obj.length, idx, t, 'list assignment index out of range');
+        assertMutable(obj);
+        obj.splice(i, 1);
+        listOrigins.get(obj)?.splice(i, 1);
+      } else {
+        this.fail(`TypeError: '${typeName(obj)}' object does not support item deletion`, 'config.type-error', t);
+      }
+      return;
+    }
+    if (t.type === 'Attribute') {
+      const obj = this.eval(t.value, null);
+      this.checkAttrName(t.attr, t.attrRange);
+      if (obj instanceof PyDict && obj.configDict && obj.getStr(t.attr)) {
+        assertMutable(obj);
+        obj.delete(t.attr);
+        return;
+      }
+      this.fail(`AttributeError: '${typeName(obj)}' object has no attribute '${t.attr}'`, 'config.attribute-error', t.attrRange);
     }
   }
 

@@ -20,7 +20,7 @@ const KEYWORDS = new Set([
   'pass', 'raise', 'return', 'try', 'while', 'with', 'yield',
 ]);
 const COMPOUND = new Set(['def', 'class', 'for', 'while', 'with', 'try', 'async']);
-const SIMPLE_UNSUPPORTED = new Set(['del', 'global', 'nonlocal', 'assert', 'raise', 'return', 'yield', 'break', 'continue', 'await']);
+const SIMPLE_UNSUPPORTED = new Set(['global', 'nonlocal', 'assert', 'raise', 'return', 'yield', 'break', 'continue', 'await']);
 const AUG_OPS = new Set(['+=', '-=', '*=', '/=', '//=', '%=', '**=', '@=', '&=', '|=', '^=', '<<=', '>>=']);
 const COMP_OPS = new Set(['<', '>', '==', '>=', '<=', '!=']);
 
@@ -293,6 +293,19 @@ class Parser {
       if (t.text === 'pass') {
         this.next();
         return this.node(t, t, { type: 'Pass' as const });
+      }
+      if (t.text === 'del') {
+        this.next();
+        const targets: Expr[] = [this.parseBitOr()];
+        while (this.isOp(',')) {
+          this.next();
+          if (this.k() === 'newline' || this.k() === 'eof') break;
+          targets.push(this.parseBitOr());
+        }
+        for (const x of targets) {
+          if (x.type !== 'Name' && x.type !== 'Subscript' && x.type !== 'Attribute') this.fail('cannot delete this expression', x);
+        }
+        return this.node(t, this.prevTok, { type: 'Delete' as const, targets });
       }
       if (t.text === 'import') return this.parseImport();
       if (t.text === 'from') return this.parseFromImport();

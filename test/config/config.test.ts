@@ -122,13 +122,14 @@ describe('config: Python semantics', () => {
     ba: 1049, bb: F(1000), bc: 5.5, bd: 'abcdef\\n\t', be: 'multi\nline', bf: 3, bg: 3, bh: -4, bi: 5, bj: 512, bk: 1,
     bl: T(true, true), bm: [T(1, 'a'), T(2, 'b')], bn: 1, bo: 2, bp: 1, bq: [2, 3], br: 6, bs: [1, 2], bt: T(1, 2),
     bu: T('True', 'None', "[1, 'a']", '(1,)', "{'a': 1.0}"), bv: 'a-007-2.2', bw: F(3), bx: F(2), by: 2.5, bz: 1,
-    ca: 'yes', cb: ['a', 'b'], cd: F(-0), ce: [F(1), 2, 3.5], cg: Infinity,
+    ca: 'yes', cb: ['a', 'b'], cd: F(-0), ce: [F(1), 2, 3.5], cg: Infinity, ch: { b: 2, c: [2, 3] },
   };
   for (const [k, want] of Object.entries(expected)) {
     it(`${k}`, () => assert.deepEqual(view(v[k], v, k), want));
   }
   it('keeps module objects out and comprehension variables local', () => {
     assert.equal('copy' in v, false);
+    assert.equal('tmp' in v, false); // del
     assert.equal(v.x, true); // `x` is also a comprehension variable in `cb`
   });
   it('keeps Python key order and non-string keys', () => {
