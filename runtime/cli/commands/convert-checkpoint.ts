@@ -29,6 +29,9 @@ export function define(program: Command, _ctx: CliContext): void {
     .option('--json', 'print the summary as JSON')
     .action(async (input: string, output: string, opts: { keepPrefix?: boolean; json?: boolean }) => {
       const { convertCheckpoint } = await import('../../engine/checkpoint/checkpoint');
+      if (!/\.safetensors$/i.test(output)) {
+        process.stderr.write(`mmcls: note: ${output} will be a safetensors file whatever its name; the usual extension is .safetensors\n`);
+      }
       const s = await convertCheckpoint(input, output, opts.keepPrefix ? { reviseKeys: [] } : {});
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(s)}\n`);
@@ -41,6 +44,11 @@ export function define(program: Command, _ctx: CliContext): void {
         `other tensors (optimizer state, ...): ${s.otherTensors}`,
         `meta keys: ${s.metaKeys.length ? s.metaKeys.join(', ') : '(none)'}`,
       ];
+      if (s.classes) {
+        const shown = s.classes.slice(0, 5).join(', ');
+        lines.push(`classes: ${s.classes.length} (${shown}${s.classes.length > 5 ? ', ...' : ''})`);
+      }
+      lines.push(`config text: ${s.hasConfig ? 'included' : 'not included'}`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

@@ -329,6 +329,10 @@ export interface ConversionSummary {
   /** Values in the state dict less BatchNorm statistics and counters (running_mean/var, num_batches_tracked). */
   parameters: number;
   metaKeys: string[];
+  /** The class names, when the checkpoint has them. */
+  classes?: string[];
+  /** Whether the checkpoint carries its config text. */
+  hasConfig: boolean;
   bytes: number;
 }
 
@@ -354,6 +358,8 @@ export async function convertCheckpoint(input: string, output: string, options: 
     stateDictValues: values,
     parameters,
     metaKeys: Object.keys(ckpt.meta),
+    classes: ckpt.classes,
+    hasConfig: ckpt.config !== undefined,
     bytes: fs.statSync(output).size,
   };
 }

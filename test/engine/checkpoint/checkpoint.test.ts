@@ -220,6 +220,8 @@ describe('engine/checkpoint: our checkpoints', () => {
       assert.ok(text.includes(`state dict: ${shapes.length} tensors, ${values} values, ${params} parameters`), text);
       assert.match(text, /other tensors \(optimizer state, \.\.\.\): 4/);
       assert.match(text, /meta keys: epoch, iter, mmcls_version, seed/);
+      assert.match(text, /classes: 3 \(cat, dog, bird\)/);
+      assert.match(text, /config text: included/);
       assert.ok(fs.existsSync(out));
     });
 
