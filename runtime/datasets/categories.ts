@@ -1,4 +1,5 @@
 // Class names of the datasets MMClassification knows (mmcls/datasets/categories.py).
+export { IMAGENET_CATEGORIES } from './imagenet_categories';
 
 export const CIFAR10_CATEGORIES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 

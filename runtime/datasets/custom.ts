@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DATASETS } from '../registry';
 import { MmclsError } from '../errors';
+import { IMAGENET_CATEGORIES } from './imagenet_categories';
 import { BaseDataset, BaseDatasetOptions, DataInfo, MultiLabelDataset, MultiLabelDatasetOptions, listFromFile } from './base_dataset';
 
 export const IMG_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif'];
@@ -123,7 +124,7 @@ export class CustomDataset extends BaseDataset {
         });
       }
     } else if (given && given.length !== folders.length) {
-      throw new MmclsError(`The number of subfolders (${folders.length}) of ${root} doesn't match the ${given.length} classes of ${this.constructor.name}.`, { code: 'data.class-count', location: { file: root } });
+      throw new MmclsError(`The number of subfolders (${folders.length}) of ${root} doesn't match the ${given.length} classes of ${this.constructor.name}; give \`classes\` (a list or a file) for a subset.`, { code: 'data.class-count', location: { file: root } });
     } else if (!given) {
       this._metainfo.classes = folders;
     }
@@ -139,9 +140,10 @@ export class CustomDataset extends BaseDataset {
 /** Options of ImageNet. */
 export interface ImageNetOptions extends CustomDatasetOptions {}
 
-/** ImageNet (ILSVRC 2012): `meta/train.txt`-style annotation files or class sub-folders. */
+/** ImageNet (ILSVRC 2012): `meta/train.txt`-style annotation files or class sub-folders; the 1000 class names built in. */
 @DATASETS.registerModule()
 export class ImageNet extends CustomDataset {
+  static override METAINFO: Record<string, unknown> = { classes: IMAGENET_CATEGORIES };
   constructor(options: ImageNetOptions = {}) {
     super({ ...options, extensions: options.extensions ?? IMG_EXTENSIONS });
   }

@@ -86,6 +86,10 @@ describe('datasets/datasets', () => {
       assert.equal(ds.getDataInfo(1).gt_label, 2);
       const imnet = build({ type: 'ImageNet', data_root: root, ann_file: 'meta/train.txt', data_prefix: 'images' });
       assert.equal(imnet.length, 2);
+      // ILSVRC 2012 class indices everyone knows
+      assert.equal(imnet.CLASSES?.length, 1000);
+      assert.deepEqual([0, 281, 409, 954, 999].map((i) => imnet.CLASSES![i].split(',')[0]), ['tench', 'tabby', 'analog clock', 'banana', 'toilet tissue']);
+      assert.throws(() => build({ type: 'ImageNet', data_prefix: path.join(dir, 'folders') }), isErr(/subfolders \(2\) .*1000 classes of ImageNet.*classes/));
     });
 
     it('bad input: label out of range, malformed line, wrong data_prefix, empty class folder, no images', async () => {
