@@ -133,8 +133,14 @@ export class Registry<T = unknown> {
     if (!comp) return false;
     // runtime/registry -> the root of the sources (the repository, or dist/ when compiled).
     const file = path.join(__dirname, '..', '..', comp.location.file.replace(/\.tsx?$/, ''));
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require(file);
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require(file);
+    } catch (e) {
+      // The schema is older than the sources (the file moved): report the type as unknown.
+      if ((e as { code?: string }).code === 'MODULE_NOT_FOUND' && String((e as Error).message).includes(file)) return false;
+      throw e;
+    }
     return true;
   }
 

@@ -28,6 +28,8 @@ export function schemaCandidates(): string[] {
   // Compiled: dist/runtime/registry/schema.json sits beside this file. From source (tsx): the build's copy.
   out.push(path.join(__dirname, 'schema.json'));
   out.push(path.resolve(__dirname, '..', '..', 'dist', 'runtime', 'registry', 'schema.json'));
+  // A bundle in dist/<folder>/ (the language server) next to dist/runtime/.
+  out.push(path.resolve(__dirname, '..', 'runtime', 'registry', 'schema.json'));
   return out;
 }
 

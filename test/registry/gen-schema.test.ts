@@ -160,6 +160,9 @@ describe('registry schema generator', () => {
     );
     assert.deepEqual(head.options[1].kind, { kind: 'config', registry: 'TOY_MODELS', category: 'loss' });
     assert.deepEqual(head.options[1].default, { type: 'ToyLoss' });
+    // @injected: set by the parent, so no @default is asked for (no warning below).
+    const lossOpts = comp('TOY_MODELS', 'ToyLoss').options;
+    assert.deepEqual(lossOpts.map((o) => [o.name, o.injected ?? false]), [['reduction', false], ['loss_weight', false], ['num_classes', true]]);
     const pool = comp('TOY_MODELS', 'ToyPool');
     assert.deepEqual(pool.options, []);
     assert.equal(pool.allowsExtra, false);

@@ -16,7 +16,7 @@ import {
   typeOfDict,
   useSchema,
 } from '../../runtime/registry/schema';
-import type { RegistrySchema } from '../../runtime/registry/schema-types';
+import type { ComponentSchema, OptionSchema, RegistrySchema } from '../../runtime/registry/schema-types';
 import { parsePythonLiteral } from '../../runtime/registry/pyliteral';
 import { editDistance, suggest } from '../../runtime/registry/suggest';
 import { generateSchema } from '../../scripts/gen-schema';
@@ -191,6 +191,60 @@ describe('checkConfig', () => {
     // TOY_MODELS: the slot comes from ToyHead's option type, not from the table.
     assert.equal(byPath.get('model.head.loss registry.unknown-type')?.[3], '"ToyLos" is not a type in TOY_MODELS (loss). Did you mean "ToyLoss"?');
     assert.equal(byPath.get('optim_wrapper.constructor registry.unknown-type')?.[3], '"NoSuchConstructor" is not a type in OPTIM_WRAPPER_CONSTRUCTORS.');
+  });
+});
+
+describe('checkConfig and builder conventions', () => {
+  const opt = (name: string, required: boolean, extra: Partial<OptionSchema> = {}): OptionSchema => ({
+    name,
+    type: 'unknown',
+    kind: { kind: 'any' },
+    required,
+    doc: '',
+    declaredIn: 'X',
+    location: { file: 'x.ts', line: 1, column: 1 },
+    ...extra,
+  });
+  const comp = (registry: string, type: string, options: OptionSchema[]): ComponentSchema => ({
+    registry,
+    type,
+    className: type,
+    summary: '',
+    doc: '',
+    bases: [],
+    allowsExtra: false,
+    options,
+    location: { file: 'x.ts', line: 1, column: 1 },
+  });
+  const schema: RegistrySchema = {
+    version: 1,
+    registries: ['DATA_SAMPLERS', 'OPTIM_WRAPPERS', 'OPTIMIZERS', 'LOOPS', 'MODELS'],
+    components: [
+      comp('DATA_SAMPLERS', 'DefaultSampler', [opt('dataset', true), opt('shuffle', false)]),
+      comp('OPTIM_WRAPPERS', 'OptimWrapper', [opt('optimizer', true), opt('clip_grad', false)]),
+      comp('OPTIMIZERS', 'SGD', [opt('params', true), opt('lr', true)]),
+      comp('LOOPS', 'EpochBasedTrainLoop', [opt('max_epochs', true), opt('val_interval', false)]),
+      comp('MODELS', 'Head', [opt('num_classes', true), opt('in_channels', true, { injected: true })]),
+    ],
+    warnings: [],
+  };
+
+  it('does not ask configs for injected options nor for keys the builder consumes', () => {
+    const config = {
+      train_dataloader: { sampler: { type: 'DefaultSampler', shuffle: true } },
+      optim_wrapper: { optimizer: { type: 'SGD', lr: 0.1 }, paramwise_cfg: { norm_decay_mult: 0 } },
+      train_cfg: { by_epoch: true, max_epochs: 3 },
+      model: { head: { type: 'Head', num_classes: 3 } },
+    };
+    assert.deepEqual(checkConfig(config, schema), []);
+    // Without the consumed keys or the injection the same dicts are findings.
+    const bad = checkConfig({ optim_wrapper: { optimizer: { type: 'SGD' }, paramwise: {} }, train_cfg: { by_epoch: true } }, schema);
+    assert.deepEqual(
+      bad.map((p) => `${p.code} ${p.path}`),
+      ['registry.unknown-arg optim_wrapper.paramwise', 'registry.missing-arg optim_wrapper.optimizer.lr', 'registry.missing-arg train_cfg.max_epochs'],
+    );
+    // Left out `type` where the slot has none by default: nothing to check against.
+    assert.deepEqual(checkConfig({ model: { head: { num_classes: 'x' } } }, schema), []);
   });
 });
 
