@@ -1,6 +1,6 @@
 import { MmclsError } from '../../errors';
 import { ConfigDict, PARAM_SCHEDULERS } from '../../registry';
-import { INF, ParamScheduler, SchedulerTarget } from './param_scheduler';
+import { INF, ParamSchedulerLike, SchedulerTarget } from './param_scheduler';
 
 /** What the runner knows when it builds `param_scheduler`. */
 export interface SchedulerBuildContext {
@@ -47,7 +47,7 @@ export function convertToIterBased(cfg: ConfigDict, epochLength: number | undefi
 }
 
 /** Builds one scheduler config as MMEngine's runner does (default `end`, `convert_to_iter_based`). */
-export function buildParamScheduler(cfg: ConfigDict, ctx: SchedulerBuildContext): ParamScheduler {
+export function buildParamScheduler(cfg: ConfigDict, ctx: SchedulerBuildContext): ParamSchedulerLike {
   if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) {
     throw new MmclsError(`param_scheduler entries must be dicts, got ${JSON.stringify(cfg)}`, { code: 'scheduler.invalid-cfg' });
   }
@@ -57,11 +57,11 @@ export function buildParamScheduler(cfg: ConfigDict, ctx: SchedulerBuildContext)
   if (c.end === undefined && defaultEnd !== undefined) c.end = defaultEnd;
   if (c.convert_to_iter_based) c = convertToIterBased(c, ctx.epochLength);
   else delete c.convert_to_iter_based;
-  return PARAM_SCHEDULERS.build<ParamScheduler>(c, { optimizer: ctx.optimizer });
+  return PARAM_SCHEDULERS.build<ParamSchedulerLike>(c, { optimizer: ctx.optimizer });
 }
 
 /** Builds `param_scheduler` (one dict or a list) in config order. */
-export function buildParamSchedulers(cfg: unknown, ctx: SchedulerBuildContext): ParamScheduler[] {
+export function buildParamSchedulers(cfg: unknown, ctx: SchedulerBuildContext): ParamSchedulerLike[] {
   if (cfg === undefined || cfg === null) return [];
   const list = Array.isArray(cfg) ? cfg : [cfg];
   return list.map((c) => buildParamScheduler(c as ConfigDict, ctx));

@@ -19,7 +19,7 @@ export interface SchedulerTarget {
 
 /** Options every parameter scheduler has (MMEngine's `_ParamScheduler`). */
 export interface SchedulerBaseOptions {
-  /** The optimizer (wrapper) whose parameter groups are scheduled. Supplied by the runner; not written in configs. */
+  /** The optimizer (wrapper) whose parameter groups are scheduled. Supplied by the runner; not written in configs. @default None */
   optimizer?: SchedulerTarget;
   /** Step at which the scheduler starts updating (in epochs when `by_epoch`, else iterations). @default 0 */
   begin?: number;
@@ -43,6 +43,20 @@ export interface ParamNameOption {
 
 export type SchedulerState = { [key: string]: unknown };
 
+/**
+ * What the runner holds for each `param_scheduler` entry: `ParamScheduler` subclasses and the
+ * ReduceOnPlateau schedulers (which also take validation metrics when `need_val_args`).
+ */
+export interface ParamSchedulerLike {
+  readonly by_epoch: boolean;
+  readonly need_val_args?: boolean;
+  /** After a training epoch/iteration: no argument. After validation (need_val_args only): the metrics. */
+  step(metrics?: { [name: string]: unknown }): void;
+  getLastValue(): number[];
+  stateDict(): SchedulerState;
+  loadStateDict(state: SchedulerState): void;
+}
+
 function isNum(v: unknown): v is number {
   return typeof v === 'number' && !Number.isNaN(v);
 }
@@ -54,7 +68,7 @@ function isNum(v: unknown): v is number {
  * current one in the group, so overlapping schedulers compose in config order. Field names are
  * MMEngine's so that `stateDict()` has MMEngine's keys.
  */
-export abstract class ParamScheduler {
+export abstract class ParamScheduler implements ParamSchedulerLike {
   readonly optimizer: SchedulerTarget;
   param_name: string;
   begin: number;

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import '../../../runtime/engine/schedulers';
 import {
-  ParamScheduler,
+  ParamSchedulerLike,
   SchedulerTarget,
   buildParamSchedulers,
   simulateSchedule,
@@ -198,12 +198,12 @@ describe('parameter schedulers (MMEngine semantics)', () => {
       { type: 'CosineAnnealingLR', by_epoch: false, begin: 3, eta_min: 0.01 },
       { type: 'MultiStepMomentum', by_epoch: false, milestones: [5, 8], gamma: 0.5 },
     ];
-    const make = (): { t: SchedulerTarget; s: ParamScheduler[] } => {
+    const make = (): { t: SchedulerTarget; s: ParamSchedulerLike[] } => {
       const t: SchedulerTarget = { paramGroups: [{ params: [], lr: 0.2, momentum: 0.9 }], defaults: { lr: 0.2, momentum: 0.9 } };
       return { t, s: buildParamSchedulers(cfg, { optimizer: t, maxIters: 12 }) };
     };
     const a = make();
-    const trace = (x: { t: SchedulerTarget; s: ParamScheduler[] }, n: number) => {
+    const trace = (x: { t: SchedulerTarget; s: ParamSchedulerLike[] }, n: number) => {
       const out: number[] = [];
       for (let i = 0; i < n; i++) {
         for (const s of x.s) s.step();
@@ -274,5 +274,51 @@ describe('LR / Momentum / generic forms agree', () => {
       () => buildParamSchedulers({ type: 'OneCycleParamScheduler', param_name: 'momentum', eta_max: 1 }, { optimizer: t, maxIters: 8 }),
       /only works for learning rate/,
     );
+  });
+});
+
+describe('ReduceOnPlateau', () => {
+  const target = (): SchedulerTarget => ({ paramGroups: [{ params: [], lr: 0.1, betas: [0.9, 0.99] }], defaults: { lr: 0.1, betas: [0.9, 0.99] } });
+
+  it('reduces after `patience` validations without improvement, clamps at min_value; training steps only count', () => {
+    const t = target();
+    const [s] = buildParamSchedulers(
+      { type: 'ReduceOnPlateauLR', monitor: 'accuracy/top1', rule: 'greater', factor: 0.5, patience: 1, min_value: 0.04 },
+      { optimizer: t, maxEpochs: 20 },
+    );
+    assert.equal(s.need_val_args, true);
+    const lrs: number[] = [];
+    // best: 50, 60 (60 is not > 60 * 1.0001), 59 → two bad → reduce; 61 new best; 61, 61 → reduce (clamped).
+    for (const acc of [50, 60, 60, 59, 61, 61, 61]) {
+      s.step(); // after the training epoch
+      s.step({ 'accuracy/top1': acc, 'accuracy/top5': 99 }); // after validation
+      lrs.push(t.paramGroups[0].lr as number);
+    }
+    assert.deepEqual(lrs, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.04]);
+    assert.throws(() => s.step({ 'single-label/f1-score': 1 }), /monitor "accuracy\/top1"/);
+    // Resume.
+    const st = JSON.parse(JSON.stringify(s.stateDict()));
+    const t2 = target();
+    const [s2] = buildParamSchedulers({ type: 'ReduceOnPlateauLR', monitor: 'accuracy/top1', rule: 'greater', factor: 0.5, patience: 1 }, { optimizer: t2, maxEpochs: 20 });
+    s2.loadStateDict(st);
+    assert.equal((s2 as unknown as { best: number }).best, 61);
+    assert.deepEqual((s2 as unknown as { min_values: number[] }).min_values, [0.04]);
+  });
+
+  it('rule less with cooldown; momentum form drives Adam betas; constant in simulateSchedule', () => {
+    const t = target();
+    const [s] = buildParamSchedulers(
+      { type: 'ReduceOnPlateauMomentum', factor: 0.5, patience: 0, cooldown: 1, threshold: 0.1, threshold_rule: 'abs' },
+      { optimizer: t, maxEpochs: 20 },
+    );
+    const out: number[] = [];
+    // loss 1.0 best; 0.95 (not < 0.9) bad → reduce; 0.95 in cooldown; 0.95 bad → reduce.
+    for (const loss of [1.0, 0.95, 0.95, 0.95]) {
+      s.step({ loss });
+      out.push((t.paramGroups[0].betas as number[])[0]);
+    }
+    assert.deepEqual(out, [0.9, 0.45, 0.45, 0.225]);
+    const c = simulateSchedule([{ type: 'ReduceOnPlateauLR' }, { type: 'StepLR', step_size: 2, gamma: 0.5 }], { max_epochs: 4, iters_per_epoch: 1, base_lr: 1 });
+    close(c.lr, [1, 1, 0.5, 0.5], 'plateau is flat without metrics');
   });
 });
