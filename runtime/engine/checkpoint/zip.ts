@@ -123,7 +123,8 @@ export class ZipReader {
     if (e.method === 0) data = raw;
     else if (e.method === 8) {
       try {
-        data = zlib.inflateRawSync(raw);
+        // Bounded by the declared size, so a deflate bomb cannot exhaust memory.
+        data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
       } catch {
         throw this.fail(`the entry '${name}' cannot be decompressed`);
       }

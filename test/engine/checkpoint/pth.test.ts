@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { zipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { readCheckpoint, readPth, toNumbers, TensorData, StateObject } from '../../../runtime/engine/checkpoint';
 import { FIX, assertTensor, expected } from './expected';
 import { MmclsError } from '../../../runtime/errors';
@@ -164,6 +164,14 @@ describe('engine/checkpoint: PyTorch .pth', () => {
     for (const [body, re] of cases) {
       assert.throws(() => readPth(pth(body), 'x.pth'), (e: unknown) => e instanceof MmclsError && e.code === 'checkpoint.corrupt' && re.test(e.message), String(re));
     }
+  });
+
+  it('reads a checkpoint archive that was re-zipped with compression', async () => {
+    const entries = unzipSync(fs.readFileSync(path.join(FIX, 'mmcls_zip.pth')));
+    const f = path.join(tmp, 'deflated.pth');
+    fs.writeFileSync(f, zipSync(Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, [v, { level: 6 }]]))));
+    const c = await readCheckpoint(f);
+    for (const [k, e] of Object.entries(expected.state_dict)) assertTensor(k, c.stateDict.get(k), e);
   });
 
   it('reports a truncated zip checkpoint clearly', async () => {
