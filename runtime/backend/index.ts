@@ -25,7 +25,7 @@ import { MmclsError } from '../errors';
 import { ensureDilatedConvGradients } from './gradients';
 import { ensureWasmGradKernels } from './wasm-kernels';
 
-export { ensureWasmGradKernels, WASM_EXTRA_KERNELS } from './wasm-kernels';
+export { builtinWasmKernel, ensureWasmGradKernels, WASM_EXTRA_KERNELS } from './wasm-kernels';
 export { ensureDilatedConvGradients } from './gradients';
 
 /** What `--device` / `env_cfg.device` may say. */

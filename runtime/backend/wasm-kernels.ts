@@ -242,6 +242,12 @@ export const WASM_EXTRA_KERNELS: ReadonlyArray<{ kernelName: string; implementat
 ];
 
 let registered = false;
+const replacedBuiltins = new Map<string, KernelConfig>();
+
+/** The built-in wasm kernel that `ensureWasmGradKernels()` replaced, for benchmarks and comparisons. */
+export function builtinWasmKernel(kernelName: string): KernelConfig | undefined {
+  return replacedBuiltins.get(kernelName);
+}
 
 /**
  * Registers the kernels of `WASM_EXTRA_KERNELS` for the 'wasm' backend (idempotent). Call it
@@ -257,7 +263,11 @@ export function ensureWasmGradKernels(): void {
   const einsum = viaCpu('Einsum');
   if (einsum !== undefined) configs.push(einsum);
   for (const config of configs) {
-    if (tf.getKernel(config.kernelName, 'wasm') !== undefined) tf.unregisterKernel(config.kernelName, 'wasm');
+    const existing = tf.getKernel(config.kernelName, 'wasm');
+    if (existing !== undefined) {
+      replacedBuiltins.set(config.kernelName, existing);
+      tf.unregisterKernel(config.kernelName, 'wasm');
+    }
     tf.registerKernel(config);
   }
   registered = true;
