@@ -1,5 +1,4 @@
 import { strict as assert } from 'assert';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
@@ -7,12 +6,10 @@ import '../../../runtime/engine/optim';
 import '../../../runtime/engine/schedulers';
 import '../../../runtime/evaluation';
 import { useSchema } from '../../../runtime/registry/schema';
-import { generateSchema } from '../../../scripts/gen-schema';
+import { engineSchema } from './schema-fixture';
 import { buildOptimWrapper, setEngineLogger } from '../../../runtime/engine/optim';
 import { buildParamSchedulers } from '../../../runtime/engine/schedulers';
 import { buildEvaluator } from '../../../runtime/evaluation';
-
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 
 // With the generated schema in force, build() checks arguments: the runner-supplied ones
 // (params, optimizer) must pass, and config mistakes must be reported.
@@ -21,7 +18,7 @@ describe('optim / schedulers / metrics through the checked registry', () => {
   before(async function () {
     this.timeout(60000);
     await tf.setBackend('cpu');
-    useSchema(generateSchema({ root: ROOT, include: ['runtime/engine/optim', 'runtime/engine/schedulers', 'runtime/evaluation'] }));
+    useSchema(engineSchema());
     restore = setEngineLogger(() => {});
   });
   after(() => {

@@ -7,7 +7,7 @@ import { loadConfig } from '../../../runtime/config';
 import { buildOptimWrapper, ParamDescriptor, setEngineLogger } from '../../../runtime/engine/optim';
 import { itersPerEpoch, scheduleFromConfig, simulateSchedule } from '../../../runtime/engine/schedulers';
 import { useSchema } from '../../../runtime/registry/schema';
-import { generateSchema } from '../../../scripts/gen-schema';
+import { engineSchema } from '../optim/schema-fixture';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -26,7 +26,7 @@ describe('config zoo schedules', () => {
     this.timeout(120000);
     await tf.setBackend('cpu');
     restore = setEngineLogger(() => {});
-    useSchema(generateSchema({ root: ROOT, include: ['runtime/engine/optim', 'runtime/engine/schedulers'] }));
+    useSchema(engineSchema());
     for (const f of walk(path.join(ROOT, 'configs'))) {
       if (/_base_[\\/](models|datasets)/.test(f)) continue;
       const cfg = loadConfig(f).value as Record<string, unknown>;
