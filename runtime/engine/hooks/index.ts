@@ -1,0 +1,4 @@
+export * from './hook';
+export * from './timer_logger';
+export * from './checkpoint_hook';
+export * from './ema_vis';
