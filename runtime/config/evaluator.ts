@@ -611,14 +611,18 @@ export class Evaluator {
 
   toStr(v: PyValue, at: Range): string {
     try {
-      return str(v, { left: LIMITS.maxItems });
+      const out = str(v, { left: LIMITS.maxItems });
+      if (typeof v !== 'string') this.charge(out.length >> 3, at);
+      return out;
     } catch (e) {
       throw this.wrap(e, at);
     }
   }
   toRepr(v: PyValue, at: Range): string {
     try {
-      return repr(v, { left: LIMITS.maxItems });
+      const out = repr(v, { left: LIMITS.maxItems });
+      this.charge(out.length >> 3, at);
+      return out;
     } catch (e) {
       throw this.wrap(e, at);
     }
@@ -662,13 +666,22 @@ export class Evaluator {
   }
 
   iterate(v: PyValue, at: Range): PyValue[] {
-    if (Array.isArray(v)) return v.slice();
+    if (Array.isArray(v)) {
+      this.charge(v.length, at);
+      return v.slice();
+    }
     if (typeof v === 'string') {
       this.charge(v.length, at);
       return [...v];
     }
-    if (v instanceof PyDict) return v.keys();
-    if (v instanceof PySet) return v.values();
+    if (v instanceof PyDict) {
+      this.charge(v.size, at);
+      return v.keys();
+    }
+    if (v instanceof PySet) {
+      this.charge(v.map.size, at);
+      return v.values();
+    }
     if (v instanceof PyRange) {
       const n = v.length;
       this.checkSize(n, at, 'range');
@@ -810,6 +823,7 @@ export class Evaluator {
         self.checkSize(n, e);
         self.charge(n, e);
       },
+      work: (n: number) => self.charge(n, e),
       iterate: (v: PyValue) => self.iterate(v, e),
       truthy: (v: PyValue) => self.truthy(v),
       compare: (a: PyValue, b: PyValue) => self.cmp(a, b, e),
@@ -1138,6 +1152,7 @@ export class Evaluator {
   }
 
   private contains(container: PyValue, item: PyValue, at: Range): boolean {
+    if (typeof container === 'string' || Array.isArray(container)) this.charge(container.length, at);
     if (typeof container === 'string') {
       if (typeof item !== 'string') this.fail(`TypeError: 'in <string>' requires string as left operand, not ${typeName(item)}`, 'config.type-error', at);
       return container.includes(item);
@@ -1157,8 +1172,11 @@ export class Evaluator {
 
   private compareOp(op: string, a: PyValue, b: PyValue, at: Range): boolean {
     switch (op) {
-      case '==': return this.eq(a, b);
-      case '!=': return !this.eq(a, b);
+      case '==':
+      case '!=': {
+        if (Array.isArray(a) || a instanceof PyDict || typeof a === 'string') this.charge(Array.isArray(a) ? a.length : a instanceof PyDict ? a.size : a.length >> 3, at);
+        return op === '==' ? this.eq(a, b) : !this.eq(a, b);
+      }
       case 'in': return this.contains(b, a, at);
       case 'not in': return !this.contains(b, a, at);
       case 'is': return a === b || (a === null && b === null);
@@ -1283,6 +1301,7 @@ function minmax(name: 'min' | 'max', args: PyValue[], kwargs: [string, PyValue][
   const k = kw(kwargs, ['default', 'key'], call, name);
   if (k.has('key') && k.get('key') !== null) return call.error(`${name}(key=...) is not supported in config files`, 'config.unsupported');
   const items = args.length === 1 ? call.iterate(args[0]) : args;
+  call.work(items.length);
   if (args.length === 0) return call.typeError(`${name} expected at least 1 argument, got 0`);
   if (items.length === 0) {
     if (k.has('default')) return k.get('default') as PyValue;
@@ -1304,7 +1323,10 @@ function makeBuiltins(): Map<string, PyBuiltin> {
     argc(args, 1, 1, c, 'len');
     kw(kwargs, [], c, 'len');
     const v = args[0];
-    if (typeof v === 'string') return [...v].length;
+    if (typeof v === 'string') {
+      c.work(v.length >> 3);
+      return [...v].length;
+    }
     if (Array.isArray(v)) return v.length;
     if (v instanceof PyDict) return v.size;
     if (v instanceof PySet) return v.map.size;
@@ -1437,7 +1459,7 @@ function makeBuiltins(): Map<string, PyBuiltin> {
     const k = kw(kwargs, ['key', 'reverse'], c, 'sorted');
     if (k.has('key') && k.get('key') !== null) return c.error('sorted(key=...) is not supported in config files', 'config.unsupported');
     const items = c.iterate(args[0]);
-    c.charge(items.length);
+    c.work(Math.ceil(items.length * Math.log2(items.length + 2)));
     // A stable merge sort: Array.prototype.sort is stable too, and Python's sort is stable.
     items.sort((a, b) => c.compare(a, b));
     if (k.has('reverse') && c.truthy(k.get('reverse') as PyValue)) {
@@ -1695,11 +1717,13 @@ function strMethod(name: string, ev: Evaluator): import('./values').BuiltinImpl 
       case 'count': {
         argc(rest, 1, 1, c, 'count');
         const sub = needStr(rest[0], 'count arg');
+        c.work(s.length >> 3);
         if (sub === '') return [...s].length + 1;
         return s.split(sub).length - 1;
       }
       case 'find': {
         argc(rest, 1, 1, c, 'find');
+        c.work(s.length >> 3);
         return s.indexOf(needStr(rest[0], 'find arg'));
       }
       case 'isdigit': return s.length > 0 && /^\d+$/.test(s);

@@ -7,9 +7,9 @@ export const LIMITS = {
   /** Largest list / tuple / dict / set / string a single operation may build. */
   maxItems: 1_000_000,
   /** Work units (expression evaluations plus items built) for one `loadConfig` call. */
-  maxSteps: 5_000_000,
+  maxSteps: 2_000_000,
   /** Wall-clock budget for one `loadConfig` call, in milliseconds. */
-  maxMillis: 1000,
+  maxMillis: 500,
   /** Depth of nested expressions while evaluating. */
   maxDepth: 400,
   /** Integers are exact JS numbers: |int| < 2**53. */

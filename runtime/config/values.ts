@@ -139,8 +139,10 @@ export interface CallContext {
   range: Range;
   error(message: string, code?: string): never;
   typeError(message: string): never;
-  /** Accounts for `n` units of work / memory; throws when a limit is reached. */
+  /** Accounts for a value of `n` items built (size limit) and the work it took; throws at a limit. */
   charge(n: number): void;
+  /** Accounts for `n` units of work only. */
+  work(n: number): void;
   iterate(v: PyValue): PyValue[];
   truthy(v: PyValue): boolean;
   compare(a: PyValue, b: PyValue): number;

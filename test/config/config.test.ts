@@ -464,12 +464,15 @@ describe('config: hostile input', () => {
     [`x = list(range(10**12))\n`, 'config.limit', 1, 5, 'too large'],
     [`x = range(10**12)\n`, 'config.limit', 0, 0, 'too large'],
     [`x = 10**10**10\n`, 'config.limit', 1, 5, 'integer too large'],
-    [`x = [i for i in range(10**6) for j in range(10**6)]\n`, 'config.limit', 1, 5, 'evaluation stopped'],
+    [`x = [i for i in range(10**6) for j in range(10**6)]\n`, 'config.limit', 1, 0, 'evaluation stopped'],
     [`x = 'a' * 10**6\ny = x + x\n`, 'config.limit', 2, 5, 'too large'],
     [`x = f'{1:1000000000}'\n`, 'config.limit', 1, 8, 'too large'],
     [`x = '-'.join(['a' * 10**6] * 1000)\n`, 'config.limit', 1, 5, 'too large'],
     [`a = [1]\na.append(a)\nb = str(a)\n`, 'config.limit', 3, 5, 'refers to itself'],
     [`x = ${'1+'.repeat(20000)}1\n`, 'config.limit', 1, 5, 'nested'],
+    [`b = list(range(10**6))\nx = [i in b for i in range(10**4)]\n`, 'config.limit', 2, 0, 'evaluation stopped'],
+    [`s = 'a' * 10**5\nx = [str([s]) for i in range(10**4)]\n`, 'config.limit', 2, 0, 'evaluation stopped'],
+    [`b = list(range(10**6))\nx = [sorted(b) for i in range(100)]\n`, 'config.limit', 2, 0, 'evaluation stopped'],
   ];
   for (const [src, code, line, column, pattern] of cases) {
     it(`${src.split('\n')[0].slice(0, 60)}${src.length > 60 ? '…' : ''}`, () => {
@@ -478,7 +481,9 @@ describe('config: hostile input', () => {
       assert.equal(e.code, code, e.format());
       assert.ok(e.message.includes(pattern), `${e.message} should mention ${pattern}`);
       assert.equal(e.location.file, file);
-      if (line > 0) assert.deepEqual([e.location.line, e.location.column], [line, column], e.format());
+      // Work limits stop wherever the budget runs out inside the line: check the line only.
+      if (line > 0 && column > 0) assert.deepEqual([e.location.line, e.location.column], [line, column], e.format());
+      else if (line > 0) assert.equal(e.location.line, line, e.format());
       assert.equal(fs.existsSync(marker), false);
     });
   }
