@@ -317,6 +317,16 @@ describe("MMClassification's registry types (mmcls-types.json)", () => {
     for (const t of seen) assert.ok(findMmclsType(t, 'MODELS'), t);
   });
 
+  it('names only registries that runtime/registry declares, as do the config slots', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { REGISTRIES } = require('../../runtime/registry') as typeof import('../../runtime/registry');
+    for (const t of mmclsTypes()) assert.ok(REGISTRIES[t.registry], `${t.type}: ${t.registry}`);
+    for (const p of ['model', 'train_pipeline[0]', 'model.train_cfg.augments[0]', 'model.backbone.init_cfg', 'log_processor', 'val_evaluator', 'visualizer']) {
+      const slot = slotOf(p, undefined, { version: 1, registries: [], components: [], warnings: [] });
+      assert.ok(slot && REGISTRIES[slot.registry], p);
+    }
+  });
+
   it('has one entry per registry and type, with known sources', () => {
     const keys = mmclsTypes().map((t) => `${t.registry}.${t.type}`);
     assert.equal(new Set(keys).size, keys.length);
