@@ -18,10 +18,20 @@ export const LIMITS = {
 
 export class Budget {
   steps = 0;
-  private readonly deadline: number;
   private nextCheck = 4096;
-  constructor(readonly maxSteps = LIMITS.maxSteps, maxMillis = LIMITS.maxMillis) {
-    this.deadline = Date.now() + maxMillis;
+  /** Evaluation time already spent (ms), not counting parsing and file reading. */
+  private spent = 0;
+  private runningSince: number | null = null;
+  constructor(readonly maxSteps = LIMITS.maxSteps, readonly maxMillis = LIMITS.maxMillis) {}
+  /** Evaluation of one file starts / ends: only that time counts against `maxMillis`. */
+  resume(): void {
+    if (this.runningSince === null) this.runningSince = Date.now();
+  }
+  pause(): void {
+    if (this.runningSince !== null) {
+      this.spent += Date.now() - this.runningSince;
+      this.runningSince = null;
+    }
   }
   /** Returns a message when a limit is exceeded. */
   charge(n: number): string | null {
@@ -31,7 +41,8 @@ export class Budget {
     }
     if (this.steps >= this.nextCheck) {
       this.nextCheck = this.steps + 4096;
-      if (Date.now() > this.deadline) return 'evaluation stopped: the config took too long to evaluate';
+      const running = this.runningSince === null ? 0 : Date.now() - this.runningSince;
+      if (this.spent + running > this.maxMillis) return 'evaluation stopped: the config took too long to evaluate';
     }
     return null;
   }

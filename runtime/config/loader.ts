@@ -269,10 +269,13 @@ function fileToDictUncached(file: string, state: LoadState, chain: string[]): Py
   if (baseStmt && baseStmt.type === 'Assign') {
     const ev = new Evaluator({ file, base: new PyDict(), env: state.env, predefined, budget: state.budget, onEnv: () => state.envFiles.add(file) });
     let v: PyValue;
+    state.budget.resume();
     try {
       v = ev.eval(baseStmt.value, null);
     } catch (e) {
       throw fromEval(ev.wrap(e, baseStmt.value), file);
+    } finally {
+      state.budget.pause();
     }
     const node = baseStmt.value;
     if (typeof v === 'string') baseList.push({ rel: v, range: pickRange(node) });
@@ -323,11 +326,14 @@ function fileToDictUncached(file: string, state: LoadState, chain: string[]): Py
 
   const ev = new Evaluator({ file, base: baseDict, env: state.env, predefined, budget: state.budget, onEnv: () => state.envFiles.add(file) });
   let result;
+  state.budget.resume();
   try {
     result = ev.runModule(module);
   } catch (e) {
     if (e instanceof EvalError) throw fromEval(e, file);
     throw e;
+  } finally {
+    state.budget.pause();
   }
   if (result.errors.length > 0) {
     // Report every failed statement (the editor shows them all); the first one is thrown.
