@@ -41,7 +41,7 @@ interface AxisTaps {
 }
 
 function cv2Linear(x: number): number[] {
-  return [1 - x, x];
+  return [Math.fround(1 - x), x];
 }
 function cv2Cubic(x: number): number[] {
   const A = -0.75;
@@ -66,7 +66,8 @@ function cv2Lanczos4(x: number): number[] {
 
 /** OpenCV's per-axis taps for `cv2.resize` (half-pixel centres, replicated borders). */
 function cv2Taps(src: number, dst: number, interp: 'bilinear' | 'bicubic' | 'lanczos' | 'area'): AxisTaps {
-  const scale = src / dst;
+  // OpenCV keeps inv_scale = dst / src and scale = 1 / inv_scale (doubles), the offsets as floats
+  const scale = 1 / (dst / src);
   const inv = dst / src;
   const ksize = interp === 'bicubic' ? 4 : interp === 'lanczos' ? 8 : 2;
   const half = ksize / 2;
@@ -577,16 +578,16 @@ export function flip(img: Image, direction: FlipDirection): Image {
  * Sample positions are quantised to 1/32 pixel as OpenCV does.
  */
 export function warpAffine(img: Image, M: number[], width: number, height: number, interpolation: Interpolation, borderValue: number | number[]): Image {
-  const [a, b, cx, d, e, fy] = M;
-  const det = a * e - b * d;
-  if (det === 0) throw new Error('singular affine matrix');
-  // inverse
-  const ia = e / det;
-  const ib = -b / det;
-  const id = -d / det;
-  const ie = a / det;
-  const ic = -(ia * cx + ib * fy);
-  const iff = -(id * cx + ie * fy);
+  // cv2.invertAffineTransform
+  let D = M[0] * M[4] - M[1] * M[3];
+  if (D === 0) throw new Error('singular affine matrix');
+  D = 1 / D;
+  const m0 = M[4] * D;
+  const m1 = -M[1] * D;
+  const m3 = -M[3] * D;
+  const m4 = M[0] * D;
+  const m2 = -m0 * M[2] - m1 * M[5];
+  const m5 = -m3 * M[2] - m4 * M[5];
   const out = newLike(img, height, width);
   const ch = img.channels;
   const border = Array.isArray(borderValue) ? borderValue : Array(ch).fill(borderValue);
@@ -594,40 +595,90 @@ export function warpAffine(img: Image, M: number[], width: number, height: numbe
   const at = (sx: number, sy: number, k: number) =>
     sx >= 0 && sy >= 0 && sx < img.width && sy < img.height ? img.data[(sy * img.width + sx) * ch + k] : border[k] ?? 0;
   const mode = interpolation === 'nearest' ? 'nearest' : interpolation === 'bicubic' || interpolation === 'lanczos' ? 'bicubic' : 'bilinear';
+  // OpenCV's fixed point: coordinates in 1/1024 (AB_BITS = 10), sampled at 1/32 (INTER_BITS = 5)
+  const AB = 1024;
+  const round = (v: number) => pyRound(v);
+  const adelta = Int32Array.from({ length: width }, (_, x) => round(m0 * x * AB));
+  const bdelta = Int32Array.from({ length: width }, (_, x) => round(m3 * x * AB));
+  const tab = mode === 'bicubic' ? cubicTab() : linearTab();
+  const ks = mode === 'bicubic' ? 4 : 2;
   for (let y = 0; y < height; y++) {
+    const roundDelta = mode === 'nearest' ? AB / 2 : AB / 32 / 2;
+    const X0 = round((m1 * y + m2) * AB) + roundDelta;
+    const Y0 = round((m4 * y + m5) * AB) + roundDelta;
     for (let x = 0; x < width; x++) {
-      const X = ia * x + ib * y + ic;
-      const Y = id * x + ie * y + iff;
       const o = (y * width + x) * ch;
       if (mode === 'nearest') {
-        const sx = Math.floor(X + 0.5);
-        const sy = Math.floor(Y + 0.5);
+        const sx = (X0 + adelta[x]) >> 10;
+        const sy = (Y0 + bdelta[x]) >> 10;
         for (let k = 0; k < ch; k++) out.data[o + k] = at(sx, sy, k);
         continue;
       }
-      const qx = Math.round(X * 32) / 32;
-      const qy = Math.round(Y * 32) / 32;
-      const x0 = Math.floor(qx);
-      const y0 = Math.floor(qy);
-      const fx = qx - x0;
-      const fy2 = qy - y0;
-      if (mode === 'bilinear') {
-        for (let k = 0; k < ch; k++) {
-          const v = (at(x0, y0, k) * (1 - fx) + at(x0 + 1, y0, k) * fx) * (1 - fy2) + (at(x0, y0 + 1, k) * (1 - fx) + at(x0 + 1, y0 + 1, k) * fx) * fy2;
-          out.data[o + k] = float ? v : saturateRound(v);
-        }
-      } else {
-        const wx = cv2Cubic(fx);
-        const wy = cv2Cubic(fy2);
-        for (let k = 0; k < ch; k++) {
-          let v = 0;
-          for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) v += at(x0 - 1 + i, y0 - 1 + j, k) * wx[i] * wy[j];
-          out.data[o + k] = float ? v : saturateRound(v);
+      const X = (X0 + adelta[x]) >> 5;
+      const Y = (Y0 + bdelta[x]) >> 5;
+      const fx = X & 31;
+      const fy = Y & 31;
+      const sx = (X >> 5) - (ks === 4 ? 1 : 0);
+      const sy = (Y >> 5) - (ks === 4 ? 1 : 0);
+      const w = tab[fy * 32 + fx];
+      for (let k = 0; k < ch; k++) {
+        let acc = 0;
+        if (float) {
+          const wf = tab.float[fy * 32 + fx];
+          for (let j = 0; j < ks; j++) for (let i = 0; i < ks; i++) acc += at(sx + i, sy + j, k) * wf[j * ks + i];
+          out.data[o + k] = acc;
+        } else {
+          for (let j = 0; j < ks; j++) for (let i = 0; i < ks; i++) acc += at(sx + i, sy + j, k) * w[j * ks + i];
+          const v = (acc + (1 << 14)) >> 15;
+          out.data[o + k] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
       }
     }
   }
   return out;
+}
+
+type WeightTab = Int32Array[] & { float: Float64Array[] };
+let linTab: WeightTab | undefined;
+let cubTab: WeightTab | undefined;
+
+/** OpenCV's remap weight tables: 32 x 32 sub-pixel positions, weights in 1/32768 summing exactly to 32768. */
+function makeTab(ks: number, coeffs: (t: number) => number[]): WeightTab {
+  const ints: Int32Array[] = [];
+  const floats: Float64Array[] = [];
+  for (let fy = 0; fy < 32; fy++) {
+    for (let fx = 0; fx < 32; fx++) {
+      const cy = coeffs(fy / 32);
+      const cx = coeffs(fx / 32);
+      const f = new Float64Array(ks * ks);
+      const w = new Int32Array(ks * ks);
+      let isum = 0;
+      for (let j = 0; j < ks; j++) for (let i = 0; i < ks; i++) {
+        f[j * ks + i] = cy[j] * cx[i];
+        w[j * ks + i] = saturateRound(0) + Math.round(Math.fround(cy[j] * cx[i]) * 32768);
+        isum += w[j * ks + i];
+      }
+      if (isum !== 32768) {
+        // put the rounding error on the largest (or, for a surplus, the smallest) central weight
+        const c0 = Math.floor(ks / 2) - 1;
+        let best = c0 * ks + c0;
+        for (let j = c0; j < c0 + 2; j++) for (let i = c0; i < c0 + 2; i++) {
+          const v = w[j * ks + i];
+          if (isum < 32768 ? v > w[best] : v < w[best]) best = j * ks + i;
+        }
+        w[best] += 32768 - isum;
+      }
+      ints.push(w);
+      floats.push(f);
+    }
+  }
+  return Object.assign(ints, { float: floats });
+}
+function linearTab(): WeightTab {
+  return (linTab ??= makeTab(2, (t) => [1 - t, t]));
+}
+function cubicTab(): WeightTab {
+  return (cubTab ??= makeTab(4, (t) => cv2Cubic(t).map((v) => Math.fround(v))));
 }
 
 /** `mmcv.imrotate`: positive angles turn clockwise, about the image centre ((w-1)/2, (h-1)/2) unless given. */
@@ -665,8 +716,11 @@ function mapPixels(img: Image, f: (v: number, i: number) => number): Image {
 /** Blend with a degenerate image as `cv2.addWeighted(img, factor, deg, 1 - factor, 0)` on float32, then clip and truncate. */
 function blendCv2(img: Image, degenerate: (i: number) => number, factor: number): Image {
   const float = isFloat(img);
+  const fa = Math.fround(factor);
+  const fb = Math.fround(1 - factor);
   return mapPixels(img, (v, i) => {
-    const r = Math.fround(Math.fround(v * factor) + Math.fround(degenerate(i) * (1 - factor)));
+    // cv2.addWeighted on float32 images (SIMD): fma(src1, (float)alpha, src2 * (float)beta)
+    const r = Math.fround(v * fa + Math.fround(degenerate(i) * fb));
     return float ? Math.min(255, Math.max(0, r)) : clipTrunc(r);
   });
 }
@@ -717,43 +771,61 @@ export function adjustColor(img: Image, alpha: number, backend: Backend = 'cv2')
   });
 }
 
-/** `mmcv.adjust_hue`: rotates hue by `hueFactor` of a turn, in the 8-bit HSV space (hue 0-255). `img` is BGR. */
+/**
+ * `mmcv.adjust_hue`: rotates hue by `hueFactor` of a turn in Pillow's 8-bit HSV space (hue 0-255),
+ * with Pillow's RGB <-> HSV conversions. `img` is BGR.
+ */
 export function adjustHue(img: Image, hueFactor: number): Image {
   if (!(hueFactor >= -0.5 && hueFactor <= 0.5)) throw new MmclsError(`hue_factor ${hueFactor} is not in [-0.5, 0.5]`, { code: 'transform.bad-arg' });
   if (img.channels < 3) return { ...img, data: img.data.slice() };
   const shift = ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
   const out = newLike(img, img.height, img.width);
   const c = img.channels;
+  const f32 = Math.fround;
+  const clip8 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : v);
+  const cRound = (v: number) => (v < 0 ? -Math.round(-v) : Math.round(v)); // C round(): half away from zero
   for (let i = 0; i < img.height * img.width; i++) {
     const o = i * c;
-    const b = img.data[o] / 255;
-    const g = img.data[o + 1] / 255;
-    const r = img.data[o + 2] / 255;
-    const max = Math.max(r, g, b);
-    const min = Math.min(r, g, b);
-    const v = max;
-    const s = max === 0 ? 0 : (max - min) / max;
-    let h = 0;
-    if (max !== min) {
-      if (max === r) h = (g - b) / (max - min);
-      else if (max === g) h = 2 + (b - r) / (max - min);
-      else h = 4 + (r - g) / (max - min);
-      h /= 6;
-      if (h < 0) h += 1;
+    const b = Math.round(img.data[o]);
+    const g = Math.round(img.data[o + 1]);
+    const r = Math.round(img.data[o + 2]);
+    const maxc = Math.max(r, g, b);
+    const minc = Math.min(r, g, b);
+    let uh = 0;
+    let us = 0;
+    const uv = maxc;
+    if (maxc !== minc) {
+      const cr = f32(maxc - minc);
+      const sv = f32(cr / maxc);
+      const rc = f32((maxc - r) / cr);
+      const gc = f32((maxc - g) / cr);
+      const bc = f32((maxc - b) / cr);
+      let h: number;
+      if (r === maxc) h = f32(bc - gc);
+      else if (g === maxc) h = f32(2.0 + rc - bc);
+      else h = f32(4.0 + gc - rc);
+      h = f32((h / 6.0 + 1.0) % 1.0);
+      uh = clip8(Math.trunc(h * 255.0));
+      us = clip8(Math.trunc(sv * 255.0));
     }
-    let hq = Math.round(h * 256) % 256;
-    hq = (hq + shift) % 256;
-    const sq = Math.round(s * 255) / 255;
-    const nh = (hq / 256) * 6;
-    const k = Math.floor(nh);
-    const f = nh - k;
-    const p = v * (1 - sq);
-    const q = v * (1 - sq * f);
-    const t = v * (1 - sq * (1 - f));
-    const [rr, gg, bb] = [[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]][k % 6];
-    out.data[o] = saturateRound(bb * 255);
-    out.data[o + 1] = saturateRound(gg * 255);
-    out.data[o + 2] = saturateRound(rr * 255);
+    const hh = (uh + shift) % 256;
+    let rr: number;
+    let gg: number;
+    let bb: number;
+    if (us === 0) {
+      rr = gg = bb = uv;
+    } else {
+      const k = Math.floor(f32(hh * 6.0) / 255.0);
+      const f = f32(f32(hh * 6.0) / 255.0 - k);
+      const fs = f32(us / 255.0);
+      const p = clip8(cRound(f32(uv * (1.0 - fs))));
+      const q = clip8(cRound(f32(uv * (1.0 - fs * f))));
+      const t = clip8(cRound(f32(uv * (1.0 - fs * (1.0 - f)))));
+      [rr, gg, bb] = [[uv, t, p], [q, uv, p], [p, uv, t], [p, q, uv], [t, p, uv], [uv, p, q]][k % 6];
+    }
+    out.data[o] = bb;
+    out.data[o + 1] = gg;
+    out.data[o + 2] = rr;
     for (let j = 3; j < c; j++) out.data[o + j] = img.data[o + j];
   }
   return out;
