@@ -76,7 +76,7 @@ export function cfgOptionsToDict(options: string[]): PyDict {
     } catch (e) {
       throw new MmclsError(`--cfg-options ${kv}: ${(e as Error).message}; brackets in list and tuple values must balance`, { code: 'config.cfg-options' });
     }
-    flat.delete(key);
+    // A Python dict: a repeated key keeps its first position and takes the last value.
     flat.set(key, { value, origin });
   });
   const root = new PyDict();

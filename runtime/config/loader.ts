@@ -111,8 +111,8 @@ function readAndParse(file: string, options: LoadOptions): CacheEntry {
   } catch {
     st = undefined;
   }
-  if (!st) throw new MmclsError(`config file not found: ${file}`, { code: 'config.not-found', location: { file } });
-  if (!st.isFile()) throw new MmclsError(`not a config file: ${file}`, { code: 'config.not-found', location: { file } });
+  if (!st) throw new MmclsError('config file not found (check the path)', { code: 'config.not-found', location: { file } });
+  if (!st.isFile()) throw new MmclsError('not a config file (expected a .py file)', { code: 'config.not-found', location: { file } });
   if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) {
     cached.checkedAt = now;
     return cached;

@@ -400,6 +400,12 @@ describe('config: --cfg-options', () => {
     assert.match(dumpPython(v), /dict\(type='RandomFlip', prob=0\.0, direction='horizontal'\)/);
   });
 
+  it('creates missing nested keys, and a repeated key keeps its first place with the last value', () => {
+    const c = loadConfig(tmpConfig('x = 0\n'), { cfgOptions: ['a.b.c=1', 'z=1', 'a.b.d=[1,2]', 'z=2'] });
+    assert.deepEqual(c.value, { x: 0, a: { b: { c: 1, d: [1, 2] } }, z: 2 });
+    assert.deepEqual(Object.keys(c.value), ['x', 'a', 'z']);
+  });
+
   it('rejects an index past the end of a list and malformed options', () => {
     const f = fx('chain/resnet/resnet18_8xb32_in1k.py');
     let e = loadError(f, { cfgOptions: ['train_pipeline.9.prob=0'] });
