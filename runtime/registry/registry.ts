@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { MmclsError, SourceLocation } from '../errors';
 import { ArgProblem, checkArgs } from './check';
-import { findComponent, findMmclsType, isStale, KNOWN_SCOPES, loadSchema, splitScope } from './schema';
+import { componentsOf, findComponent, findMmclsType, isStale, KNOWN_SCOPES, loadSchema, slotOf, splitScope } from './schema';
 import type { ComponentSchema, RegistrySchema } from './schema-types';
 import { suggest } from './suggest';
 
@@ -205,7 +205,7 @@ export class Registry<T = unknown> {
       }
       typeName = name;
       cls = this.get(type) as ComponentClass<R> | undefined;
-      if (!cls) throw this.unknownType(type, name, where, locationOf(keyPath ? `${keyPath}.type` : undefined));
+      if (!cls) throw this.unknownType(type, name, keyPath, locationOf(keyPath ? `${keyPath}.type` : undefined));
     } else {
       throw new MmclsError(`${this.name}${where}: the dict has no "type" string: ${JSON.stringify(cfg)}`, {
         code: 'registry.no-type',
@@ -244,10 +244,23 @@ export class Registry<T = unknown> {
     throw new RegistryArgumentError(message, this.name, comp.type, keyPath, problems, location);
   }
 
-  private unknownType(type: string, name: string, where: string, location?: SourceLocation): MmclsError {
-    const keys = this.keys().sort();
-    const near = suggest(name, keys);
+  private unknownType(type: string, name: string, keyPath: string | undefined, location?: SourceLocation): MmclsError {
+    const where = keyPath ? ` at ${keyPath}` : '';
     const schema = this.schema();
+    // Registered types and those the schema knows (loaded on first use) are equally available.
+    const fromSchema = schema ? schema.components.filter((c) => c.registry === this.name).map((c) => c.type) : [];
+    let keys = [...new Set([...this.keys(), ...fromSchema])].sort();
+    // At a known slot (`model.head.loss`), name the types of its category (the losses) only.
+    const slot = keyPath ? slotOf(keyPath, undefined, schema) : undefined;
+    let kind = 'types';
+    if (schema && slot?.registry === this.name && slot.category) {
+      const cat = new Set(componentsOf(this.name, slot.category, schema).map((c) => c.type));
+      if (cat.size) {
+        keys = keys.filter((k) => cat.has(k));
+        kind = `${slot.category} types`;
+      }
+    }
+    const near = suggest(name, keys) ?? suggest(name, this.keys());
     const theirs = schema && findComponent(this.name, name, schema) ? undefined : findMmclsType(name, this.name);
     let msg = `"${type}" is not a type in the ${this.name} registry${where}.`;
     if (theirs) {
@@ -257,7 +270,7 @@ export class Registry<T = unknown> {
     if (!keys.length) msg += ` The registry is empty: is the module that registers its types imported?`;
     else {
       const listed = keys.slice(0, MAX_LISTED).join(', ');
-      msg += ` Known types: ${listed}${keys.length > MAX_LISTED ? `, and ${keys.length - MAX_LISTED} more` : ''}.`;
+      msg += ` Known ${kind}: ${listed}${keys.length > MAX_LISTED ? `, and ${keys.length - MAX_LISTED} more` : ''}.`;
     }
     return new MmclsError(msg, { code: 'registry.unknown-type', location });
   }

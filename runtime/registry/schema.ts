@@ -484,3 +484,35 @@ function checkType(type: string, slot: SlotInfo, at: string, schema: RegistrySch
   });
   return undefined;
 }
+
+// ------------------------------------------------------------------ positions
+
+/** A span as the config engine records it (1-based lines and columns). */
+interface SpanLike {
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+}
+
+/**
+ * A `locate` function for `build(cfg, defaults, {path, locate})` and for `checkConfig` findings,
+ * from the config engine's source map (`LoadedConfig.sourceMap`, keyed by dotted paths with `.1`
+ * for list items). It gives the key's own span where recorded (an unknown argument points at its
+ * name), and for a key the config does not write (a missing argument) the nearest written dict
+ * that encloses it.
+ */
+export function locatorFromSourceMap(
+  map: ReadonlyMap<string, { file: string; range: SpanLike; keyRange?: SpanLike }>,
+): (keyPath: string) => { file: string; line: number; column: number; endLine: number; endColumn: number } | undefined {
+  return (keyPath) => {
+    const segs = parseKeyPath(keyPath);
+    for (let n = segs.length; n > 0; n--) {
+      const entry = map.get(segs.slice(0, n).join('.'));
+      if (!entry) continue;
+      const span = (n === segs.length ? entry.keyRange : undefined) ?? entry.range;
+      return { file: entry.file, line: span.line, column: span.column, endLine: span.endLine, endColumn: span.endColumn };
+    }
+    return undefined;
+  };
+}

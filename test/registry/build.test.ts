@@ -177,6 +177,19 @@ describe('Registry.build argument checks', () => {
     assert.match(thrown(() => TOY_MODELS.build({ type: 'toynet_cifar' })).message, /Did you mean "ToyNet_CIFAR"\?/);
   });
 
+  it('lists the types of the category a known slot expects', () => {
+    const toy = fixtureSchema.current!;
+    const models = new Registry('MODELS', {
+      schema: { ...toy, components: toy.components.map((c) => ({ ...c, registry: 'MODELS' })) },
+    });
+    models.add(ToyNet);
+    models.add(ToyLoss);
+    const e = thrown(() => models.build({ type: 'ToyLos' }, undefined, { path: 'model.head.loss' }));
+    assert.equal(e.message, '"ToyLos" is not a type in the MODELS registry at model.head.loss. Did you mean "ToyLoss"? Known loss types: ToyLoss.');
+    const b = thrown(() => models.build({ type: 'ToyNt' }, undefined, { path: 'model.backbone' }));
+    assert.match(b.message, /Did you mean "ToyNet"\? Known backbone types: ToyNeXt, ToyNet, ToyNetV1c, ToyNet_CIFAR\.$/);
+  });
+
   it("says when MMClassification has a type that is not implemented here", () => {
     const models = new Registry('MODELS', { schema: null });
     class ResNet {

@@ -5,6 +5,7 @@ import {
   allTypes,
   checkConfig,
   componentsOf,
+  locatorFromSourceMap,
   findComponent,
   findMmclsType,
   formatKeyPath,
@@ -53,6 +54,20 @@ describe('registry schema queries', () => {
     } finally {
       useSchema(before);
     }
+  });
+
+  it('locates key paths through a config source map', () => {
+    const span = (line: number, column: number) => ({ line, column, endLine: line, endColumn: column + 3 });
+    const map = new Map([
+      ['model.backbone', { file: 'a.py', range: span(3, 14) }],
+      ['model.backbone.dpth', { file: 'b.py', range: span(5, 10), keyRange: span(5, 5) }],
+      ['train_pipeline.1', { file: 'a.py', range: span(9, 5) }],
+    ]);
+    const locate = locatorFromSourceMap(map);
+    assert.deepEqual(locate('model.backbone.dpth'), { file: 'b.py', ...span(5, 5) }); // the key itself
+    assert.deepEqual(locate('model.backbone.depth'), { file: 'a.py', ...span(3, 14) }); // not written: its dict
+    assert.deepEqual(locate('train_pipeline[1].scale'), { file: 'a.py', ...span(9, 5) });
+    assert.equal(locate('optim_wrapper.optimizer'), undefined);
   });
 
   it('parses and formats key paths', () => {
