@@ -15,3 +15,5 @@ export * from './utils/make_divisible';
 export * from './utils/se_layer';
 export * from './backbones/vision_transformer';
 export * from './heads/vision_transformer_head';
+export * from './heads/multi_label_head';
+export * from './heads/stacked_head';
