@@ -155,8 +155,8 @@ export class HSigmoid extends Layer {
 export interface DropoutOptions {
   /** Probability of zeroing an element. @default 0.5 */
   p?: number;
-  /** MMCV's spelling of `p` in `dropout_layer` configs. */
-  drop_prob?: number;
+  /** MMCV's spelling of `p` in `dropout_layer` configs. @default None */
+  drop_prob?: number | null;
   /** Accepted for compatibility; no effect. @default False */
   inplace?: boolean;
 }
