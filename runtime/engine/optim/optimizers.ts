@@ -18,7 +18,8 @@ function betasOf(group: ParamGroup, who: string): [number, number] {
 export interface OptimizerBaseOptions {
   /**
    * Parameters or parameter groups to optimise. Supplied by the optimizer-wrapper constructor from
-   * the model (and `paramwise_cfg`); not written in configs. @default None
+   * the model (and `paramwise_cfg`); not written in configs.
+   * @injected
    */
   params?: ParamsInput;
 }

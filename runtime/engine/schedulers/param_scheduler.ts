@@ -19,7 +19,10 @@ export interface SchedulerTarget {
 
 /** Options every parameter scheduler has (MMEngine's `_ParamScheduler`). */
 export interface SchedulerBaseOptions {
-  /** The optimizer (wrapper) whose parameter groups are scheduled. Supplied by the runner; not written in configs. @default None */
+  /**
+   * The optimizer (wrapper) whose parameter groups are scheduled. Supplied by the runner; not written in configs.
+   * @injected
+   */
   optimizer?: SchedulerTarget;
   /** Step at which the scheduler starts updating (in epochs when `by_epoch`, else iterations). @default 0 */
   begin?: number;
