@@ -108,8 +108,64 @@ function sliceBatch<T extends tf.Tensor4D>(t: T, s: number, e: number): T {
   return tf.slice(t, [s, 0, 0, 0], [e - s, t.shape[1], t.shape[2], t.shape[3]]) as T;
 }
 
-/** dL/dW of conv2d(x, W): im2col of x times dy, one matMul per batch slice. NHWC, HWIO. */
+/**
+ * x padded (or cropped) at the bottom / right so that a window grid of `out` positions with
+ * stride `stride` and `k` taps covers it exactly: size (out - 1) * stride + k.
+ */
+function padToGrid(x: tf.Tensor4D, g: Geometry): tf.Tensor4D {
+  const { info } = g;
+  const hp = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight;
+  const wp = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth;
+  const bottom = hp - info.inHeight - g.top;
+  const right = wp - info.inWidth - g.left;
+  let xp = x;
+  if ((g.top | g.left | Math.max(0, bottom) | Math.max(0, right)) !== 0) {
+    xp = tf.pad(x, [[0, 0], [g.top, Math.max(0, bottom)], [g.left, Math.max(0, right)], [0, 0]]);
+  }
+  if (bottom < 0 || right < 0) xp = tf.slice(xp, [0, 0, 0, 0], [xp.shape[0], hp, wp, xp.shape[3]]);
+  return xp;
+}
+
+/**
+ * dL/dW of conv2d(x, W) (NHWC, HWIO) as ONE forward convolution: with channels and batch of x
+ * swapped ([CI, H, W, N]) and dy as the filter ([OH, OW, N, CO]) at dilation = stride, the
+ * output [CI, KH, KW, CO] is the filter gradient. XNNPACK runs it; no im2col copies.
+ */
 export function conv2dBackpropFilterNHWC(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
+  strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
+  return tf.tidy(() => {
+    const g = geometry(x.shape, filterShape, pair(strides), [1, 1], pad, rounding, false);
+    const xt = tf.transpose(padToGrid(x, g), [3, 1, 2, 0]);
+    const f = tf.transpose(dy, [1, 2, 0, 3]);
+    const r = tf.conv2d(xt, f, 1, 'valid', 'NHWC', [g.info.strideHeight, g.info.strideWidth]);
+    return tf.transpose(r, [1, 2, 0, 3]);
+  });
+}
+
+/**
+ * dL/dW of depthwiseConv2d(x, W), W: [KH, KW, C, M], as one depthwise convolution: x as one
+ * image with C*N channels, dy as a [OH, OW, C*N, M] filter at dilation = stride; the batch is
+ * summed out of the [1, KH, KW, C*N*M] result. Forward dilation > 1 takes the im2col path.
+ */
+export function depthwiseBackpropFilterNHWC(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
+  strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
+  const [dh, dw] = pair(dilations);
+  if (dh !== 1 || dw !== 1) return depthwiseBackpropFilterIm2col(x, dy, filterShape, strides, dilations, pad, rounding);
+  return tf.tidy(() => {
+    const g = geometry(x.shape, filterShape, pair(strides), [1, 1], pad, rounding, true);
+    const [kh, kw, c, mult] = filterShape;
+    const n = x.shape[0];
+    const xp = padToGrid(x, g);
+    const xt = tf.reshape(tf.transpose(xp, [1, 2, 3, 0]), [1, xp.shape[1], xp.shape[2], c * n]) as tf.Tensor4D;
+    const [, oh, ow] = dy.shape;
+    const f = tf.reshape(tf.transpose(tf.reshape(dy, [n, oh, ow, c, mult]), [1, 2, 3, 0, 4]), [oh, ow, c * n, mult]) as tf.Tensor4D;
+    const r = tf.depthwiseConv2d(xt, f, 1, 'valid', 'NHWC', [g.info.strideHeight, g.info.strideWidth]); // [1, KH, KW, C*N*M]
+    return tf.sum(tf.reshape(r, [kh, kw, c, n, mult]), 3) as tf.Tensor4D;
+  });
+}
+
+/** dL/dW of conv2d(x, W): im2col of x times dy, one matMul per batch slice. NHWC, HWIO. */
+export function conv2dBackpropFilterIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
   strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
     const g = geometry(x.shape, filterShape, pair(strides), [1, 1], pad, rounding, false);
@@ -128,7 +184,7 @@ export function conv2dBackpropFilterNHWC(x: tf.Tensor4D, dy: tf.Tensor4D, filter
 }
 
 /** dL/dW of depthwiseConv2d(x, W), W: [KH, KW, C, M]. Per-channel batched matMul of patches and dy. */
-export function depthwiseBackpropFilterNHWC(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
+export function depthwiseBackpropFilterIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number],
   strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor4D {
   return tf.tidy(() => {
     const g = geometry(x.shape, filterShape, pair(strides), pair(dilations), pad, rounding, true);

@@ -4,9 +4,9 @@
  *
  * | kernel                              | how                                                       |
  * |-------------------------------------|-----------------------------------------------------------|
- * | Conv2DBackpropFilter                | im2col (pad + strided slices) and one matMul (XNNPACK)     |
+ * | Conv2DBackpropFilter                | one conv2d of x^T with dy^T as filter, dilation = stride    |
  * | Conv2DBackpropInput (replaces wasm) | one stride-1 conv2d per stride phase (XNNPACK)             |
- * | DepthwiseConv2dNativeBackpropFilter | im2col and a per-channel batched matMul                    |
+ * | DepthwiseConv2dNativeBackpropFilter | one depthwiseConv2d the same way                            |
  * | DepthwiseConv2dNativeBackpropInput  | one stride-1 depthwiseConv2d per stride phase              |
  * | UnsortedSegmentSum                  | a loop over the wasm heap (linear, no matMul)              |
  * | MaxPoolGrad (replaces wasm)         | a loop over the wasm heap (the built-in one is wrong)      |

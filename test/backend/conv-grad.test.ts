@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend';
-import { setIm2colMaxElements } from '../../runtime/backend/conv-grad-ops';
+import { conv2dBackpropFilterIm2col, depthwiseBackpropFilterIm2col, setIm2colMaxElements } from '../../runtime/backend/conv-grad-ops';
 import { ConvSpec, refConv, refNumericalGrads, refOutShape } from './reference-conv';
 import { lossWeights, relErr, rng } from './helpers';
 
@@ -103,17 +103,26 @@ describe('backend: convolution gradients on wasm', function () {
     }
   });
 
-  it('batches whose im2col matrix exceeds the limit are processed in slices with the same result', async () => {
+  it('the im2col filter gradients (depthwise with dilation) agree, also batch slice by batch slice', async () => {
+    await initBackend('wasm');
     const prev = setIm2colMaxElements(2000); // one sample's matrix is 6*7*27 = 1134 elements: slices of 1
     try {
-      for (const spec of [SPECS[0], SPECS[11]]) {
+      for (const spec of [SPECS[0], SPECS[1], SPECS[11], SPECS[13]]) {
         const x = data(spec.x, 5);
         const w = data(spec.w, 6);
-        const r = lossWeights(refOutShape(spec), 7);
+        const outShape = refOutShape(spec);
+        const r = lossWeights(outShape, 7);
         const [, gwRef] = refNumericalGrads(spec, Float64Array.from(x), Float64Array.from(w), r);
-        await initBackend('wasm');
-        const onWasm = runTf(spec, x, w, r);
-        assert.ok(relErr(onWasm.gw, gwRef) < 1e-5, `${spec.name} filter grad: ${relErr(onWasm.gw, gwRef)}`);
+        const pad = tfPad(spec.pad);
+        const gw = tf.tidy(() => {
+          const xt = tf.tensor4d(x, spec.x as [number, number, number, number]);
+          const dy = tf.tensor4d(r, outShape as [number, number, number, number]);
+          const shape = spec.w as [number, number, number, number];
+          return (spec.depthwise
+            ? depthwiseBackpropFilterIm2col(xt, dy, shape, spec.strides, spec.dilations, pad)
+            : conv2dBackpropFilterIm2col(xt, dy, shape, spec.strides, pad)).dataSync();
+        });
+        assert.ok(relErr(gw, gwRef) < 1e-5, `${spec.name} filter grad: ${relErr(gw, gwRef)}`);
       }
     } finally {
       setIm2colMaxElements(prev);
