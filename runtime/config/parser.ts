@@ -23,6 +23,9 @@ const COMPOUND = new Set(['def', 'class', 'for', 'while', 'with', 'try', 'async'
 const SIMPLE_UNSUPPORTED = new Set(['global', 'nonlocal', 'assert', 'raise', 'return', 'yield', 'break', 'continue', 'await']);
 const AUG_OPS = new Set(['+=', '-=', '*=', '/=', '//=', '%=', '**=', '@=', '&=', '|=', '^=', '<<=', '>>=']);
 const COMP_OPS = new Set(['<', '>', '==', '>=', '<=', '!=']);
+const BIN_PREC = new Map<string, number>([
+  ['|', 1], ['^', 2], ['&', 3], ['<<', 4], ['>>', 4], ['+', 5], ['-', 5], ['*', 6], ['/', 6], ['//', 6], ['%', 6], ['@', 6],
+]);
 
 /**
  * Parses Python source into a tree. Never throws on bad input: syntax errors are collected and
@@ -101,12 +104,16 @@ class Parser {
   fail(message: string, at: Range): never {
     throw new ParseError(message + describeFound(at as Token), rangeOf(at));
   }
+  /** Adds positions to `fields` (a fresh object literal at every call site) and returns it. */
   node<T extends object>(start: NodeBase | Token, end: NodeBase | Token, fields: T): NodeBase & T {
-    return {
-      start: start.start, end: end.end,
-      line: start.line, column: start.column, endLine: end.endLine, endColumn: end.endColumn,
-      ...fields,
-    };
+    const n = fields as NodeBase & T;
+    n.start = start.start;
+    n.end = end.end;
+    n.line = start.line;
+    n.column = start.column;
+    n.endLine = end.endLine;
+    n.endColumn = end.endColumn;
+    return n;
   }
   get prevTok(): Token {
     return this.tokens[Math.max(0, this.pos - 1)];
@@ -588,32 +595,19 @@ class Parser {
     return this.node(left, comparators[comparators.length - 1], { type: 'Compare' as const, left, ops, comparators });
   }
 
-  parseBinary(ops: string[], sub: () => Expr): Expr {
-    let left = sub();
-    while (this.k() === 'op' && ops.includes(this.tok.text)) {
-      const op = this.next().text;
-      const right = sub();
-      left = this.node(left, right, { type: 'BinOp' as const, op, left, right });
+  /** `|` `^` `&` `<<` `>>` `+` `-` `*` `/` `//` `%` `@` by precedence climbing (all left-associative). */
+  parseBitOr(minPrec = 1): Expr {
+    let left = this.parseFactor();
+    for (;;) {
+      const t = this.tokens[this.pos];
+      if (t.kind !== 'op') break;
+      const p = BIN_PREC.get(t.text);
+      if (p === undefined || p < minPrec) break;
+      this.next();
+      const right = this.parseBitOr(p + 1);
+      left = this.node(left, right, { type: 'BinOp' as const, op: t.text, left, right });
     }
     return left;
-  }
-  parseBitOr(): Expr {
-    return this.parseBinary(['|'], () => this.parseBitXor());
-  }
-  parseBitXor(): Expr {
-    return this.parseBinary(['^'], () => this.parseBitAnd());
-  }
-  parseBitAnd(): Expr {
-    return this.parseBinary(['&'], () => this.parseShift());
-  }
-  parseShift(): Expr {
-    return this.parseBinary(['<<', '>>'], () => this.parseArith());
-  }
-  parseArith(): Expr {
-    return this.parseBinary(['+', '-'], () => this.parseTerm());
-  }
-  parseTerm(): Expr {
-    return this.parseBinary(['*', '/', '//', '%', '@'], () => this.parseFactor());
   }
 
   parseFactor(): Expr {
@@ -941,7 +935,9 @@ class Parser {
   }
 
   parseNumber(t: Token): Expr {
-    let text = t.text.replace(/_/g, '');
+    const raw = t.text;
+    if (raw.length < 16 && /^(?:0|[1-9]\d*)$/.test(raw)) return this.node(t, t, { type: 'Constant' as const, value: Number(raw) });
+    let text = raw.replace(/_/g, '');
     if (/[jJ]$/.test(text)) this.fail('complex numbers are not supported in config files', t);
     if (/^0[xXoObB]/.test(text)) {
       const radix = { x: 16, o: 8, b: 2 }[text[1].toLowerCase() as 'x' | 'o' | 'b'];
