@@ -55,6 +55,10 @@ describe('backbones: parameter counts and FLOPs published by MMClassification', 
       'backbone.layers.0.ln1.weight', 'backbone.layers.0.ln1.bias', 'backbone.layers.0.attn.qkv.weight', 'backbone.layers.0.attn.qkv.bias',
     ]);
     assert.deepEqual(keys.slice(-4), ['backbone.ln1.weight', 'backbone.ln1.bias', 'head.layers.head.weight', 'head.layers.head.bias']);
+    const distilled = MODELS.build<ImageClassifier>({ type: 'ImageClassifier', backbone: { type: 'DistilledVisionTransformer', arch: 'deit-base' }, head: { type: 'DeiTClsHead', num_classes: 1000, in_channels: 768 } });
+    assert.equal(distilled.numParameters(), 87338192);
+    assert.deepEqual(distilled.stateDictKeys().slice(0, 3).map((e) => e.key), ['backbone.cls_token', 'backbone.pos_embed', 'backbone.dist_token']);
+    assert.deepEqual(distilled.stateDictKeys().slice(-2).map((e) => e.key), ['head.head_dist.weight', 'head.head_dist.bias']);
   });
 });
 

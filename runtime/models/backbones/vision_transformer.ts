@@ -163,7 +163,9 @@ export class VisionTransformer extends BaseBackbone {
   readonly numLayers: number;
   readonly imgSize: [number, number];
   readonly patchResolution: [number, number];
-  readonly numExtraTokens = 1;
+  /** Tokens before the patches (1: cls; DistilledVisionTransformer: cls and dist). */
+  static readonly NUM_EXTRA_TOKENS: number = 1;
+  readonly numExtraTokens: number;
   readonly withClsToken: boolean;
   readonly outputClsToken: boolean;
   readonly avgToken: boolean;
@@ -183,6 +185,7 @@ export class VisionTransformer extends BaseBackbone {
 
   constructor(options: VisionTransformerOptions = {}) {
     super(options.init_cfg ?? null);
+    this.numExtraTokens = (new.target as typeof VisionTransformer).NUM_EXTRA_TOKENS;
     const o = options;
     const a = o.arch ?? 'base';
     let setting: ArchSetting;
@@ -303,7 +306,7 @@ export class VisionTransformer extends BaseBackbone {
   forward(x: tf.Tensor): Feat[] {
     const b = x.shape[0];
     const { tokens, size } = this.patchEmbed.forward(x);
-    let h = tf.concat([tf.tile(this.clsToken.variable, [b, 1, 1]), tokens], 1);
+    let h = tf.concat([...this.extraTokens().map((t) => tf.tile(t, [b, 1, 1])), tokens], 1);
     h = tf.add(h, resizePosEmbed(this.posEmbed.variable, this.patchResolution, size, this.interpolateMode, this.numExtraTokens));
     h = this.dropAfterPos.forward(h);
     if (!this.withClsToken) h = tf.slice(h, [0, 1, 0], [-1, -1, -1]);
@@ -318,7 +321,12 @@ export class VisionTransformer extends BaseBackbone {
     return outs;
   }
 
-  private formatOutput(h: tf.Tensor, [ph, pw]: [number, number]): Feat {
+  /** The learned tokens put before the patches, in order. */
+  protected extraTokens(): tf.Tensor[] {
+    return [this.clsToken.variable];
+  }
+
+  protected formatOutput(h: tf.Tensor, [ph, pw]: [number, number]): Feat {
     const [b, , c] = h.shape;
     const clsToken = this.withClsToken ? tf.reshape(tf.slice(h, [0, 0, 0], [-1, 1, -1]), [b, c]) : null;
     const patches = this.withClsToken ? tf.slice(h, [0, 1, 0], [-1, -1, -1]) : h;
@@ -338,7 +346,7 @@ export class VisionTransformer extends BaseBackbone {
     if (ph !== this.patchResolution[0] || pw !== this.patchResolution[1]) {
       ctx.add(`upsample_${this.interpolateMode}2d`, upsampleFlops(this.interpolateMode, c * ph * pw), 0);
     }
-    let h: ShapeValue = [b, tok[1] + (this.withClsToken ? 1 : 0), c];
+    let h: ShapeValue = [b, tok[1] + (this.withClsToken ? this.numExtraTokens : 0), c];
     h = this.preNorm.inferShape(this.dropAfterPos.inferShape(h, ctx), ctx);
     const outs: ShapeValue[] = [];
     const layers = this.layers.toArray();
@@ -367,3 +375,45 @@ export class VisionTransformer extends BaseBackbone {
   }
 }
 
+
+/** Options of {@link DistilledVisionTransformer} (VisionTransformer's). */
+export interface DistilledVisionTransformerOptions extends VisionTransformerOptions {}
+
+/** DeiT's distilled Vision Transformer: a distillation token after the class token. */
+@MODELS.registerModule()
+export class DistilledVisionTransformer extends VisionTransformer {
+  static override readonly NUM_EXTRA_TOKENS: number = 2;
+  readonly distToken: Parameter;
+
+  constructor(options: DistilledVisionTransformerOptions = {}) {
+    super({ ...options, arch: options.arch ?? 'deit-base' });
+    this.distToken = this.registerParameter('dist_token', lazy([1, 1, this.embedDims], () => tf.zeros([1, 1, this.embedDims])))!;
+  }
+
+  override initWeights(): void {
+    const was = this.isInit;
+    super.initWeights();
+    if (was) return;
+    if (!(this.initCfg && !Array.isArray(this.initCfg) && this.initCfg.type === 'Pretrained')) {
+      initParameter(this.distToken, { type: 'TruncNormal', std: 0.02 });
+    }
+  }
+
+  protected override extraTokens(): tf.Tensor[] {
+    return [this.clsToken.variable, this.distToken.variable];
+  }
+
+  protected override formatOutput(h: tf.Tensor, [ph, pw]: [number, number]): Feat {
+    const [b, , c] = h.shape;
+    const patchToken = tf.reshape(tf.slice(h, [0, 2, 0], [-1, -1, -1]), [b, ph, pw, c]);
+    if (!this.outputClsToken) return patchToken;
+    const cls = tf.reshape(tf.slice(h, [0, 0, 0], [-1, 1, -1]), [b, c]);
+    const dist = tf.reshape(tf.slice(h, [0, 1, 0], [-1, 1, -1]), [b, c]);
+    return [patchToken, cls, dist];
+  }
+
+  protected override forwardShape(x: ShapeValue, ctx: ShapeContext): ShapeValue {
+    const outs = super.forwardShape(x, ctx) as ShapeValue[];
+    return outs.map((o) => (Array.isArray(o) && Array.isArray(o[0]) && (o as ShapeValue[]).length === 2 ? [...(o as ShapeValue[]), (o as ShapeValue[])[1]] : o));
+  }
+}

@@ -75,3 +75,46 @@ export class VisionTransformerClsHead extends ClsHead {
     return this.layers.inferShape(last as ShapeValue, ctx);
   }
 }
+
+/** Options of {@link DeiTClsHead} (VisionTransformerClsHead's). */
+export interface DeiTClsHeadOptions extends VisionTransformerClsHeadOptions {}
+
+/** DeiT head: averages the class-token head and the distillation-token head (`head_dist`) at inference. */
+@MODELS.registerModule()
+export class DeiTClsHead extends VisionTransformerClsHead {
+  readonly headDist: Linear;
+
+  constructor(options: DeiTClsHeadOptions) {
+    super(options);
+    this.headDist = this.addModule('head_dist', new Linear({ in_features: this.inChannels, out_features: this.numClasses }));
+  }
+
+  /** [cls_token, dist_token] (through the hidden layer when hidden_dim is set). */
+  preLogitsPair(feats: Feat[] | tf.Tensor): [tf.Tensor, tf.Tensor] {
+    const feat = lastFeat(feats, this.typeName);
+    if (!Array.isArray(feat) || feat.length < 3) {
+      throw new MmclsError('DeiTClsHead expects [patch_token, cls_token, dist_token] from DistilledVisionTransformer', { code: 'model.shape' });
+    }
+    let cls = asTensor(feat[1], this.typeName);
+    let dist = asTensor(feat[2], this.typeName);
+    if (this.hiddenDim !== null) {
+      const pre = this.layers.getChild('pre_logits') as Layer;
+      const act = this.layers.getChild('act') as Layer;
+      cls = act.forward(pre.forward(cls));
+      dist = act.forward(pre.forward(dist));
+    }
+    return [cls, dist];
+  }
+
+  override preLogits(feats: Feat[] | tf.Tensor): tf.Tensor {
+    return this.preLogitsPair(feats)[0];
+  }
+
+  override forward(feats: Feat[] | tf.Tensor): tf.Tensor {
+    if (this.training) {
+      throw new MmclsError("MMClassification doesn't support to train the distilled version DeiTClsHead.", { code: 'model.unsupported' });
+    }
+    const [cls, dist] = this.preLogitsPair(feats);
+    return tf.div(tf.add((this.layers.getChild('head') as Layer).forward(cls), this.headDist.forward(dist)), 2);
+  }
+}
