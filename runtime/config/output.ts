@@ -40,7 +40,13 @@ export function isSetArray(v: unknown): boolean {
 /** `[key, value, pythonKeyText]` in Python order. `pythonKeyText` is the repr of the original key. */
 export function dictEntries(d: ConfigDict): [string, ConfigValue, string | null][] {
   const info = keyInfo.get(d);
-  if (info) return info.filter((k) => k.key in d).map((k) => [k.key, d[k.key], k.text]);
+  if (info) {
+    const out: [string, ConfigValue, string | null][] = info.filter((k) => k.key in d).map((k) => [k.key, d[k.key], k.text]);
+    // Keys a consumer added after loading come last.
+    const known = new Set(info.map((k) => k.key));
+    for (const k of Object.keys(d)) if (!known.has(k)) out.push([k, d[k], null]);
+    return out;
+  }
   return Object.keys(d).map((k) => [k, d[k], null]);
 }
 
