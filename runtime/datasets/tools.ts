@@ -171,7 +171,7 @@ export interface VerifyOptions {
 }
 
 /** Decodes every image of a config's dataset; lists the broken ones in outPath. */
-export async function verifyDataset(configFile: string, o: VerifyOptions = {}): Promise<{ checked: number; broken: { path: string; reason: string }[]; outPath: string }> {
+export async function verifyDataset(configFile: string, o: VerifyOptions = {}): Promise<{ samples: number; checked: number; broken: { path: string; reason: string }[]; outPath: string }> {
   const dsCfg = datasetConfig(configFile, o.phase ?? 'train', o.cfgOptions ?? []);
   const holder = findConfigPipelineKey(dsCfg);
   const pipelineCfg = (holder.pipeline as Record<string, unknown>[] | undefined) ?? [];
@@ -207,5 +207,5 @@ export async function verifyDataset(configFile: string, o: VerifyOptions = {}): 
   broken.sort((a, b) => unique.indexOf(a.path) - unique.indexOf(b.path));
   const outPath = o.outPath ?? 'brokenfiles.log';
   fs.writeFileSync(outPath, broken.map((b) => `${b.path}\n`).join(''));
-  return { checked: unique.length, broken, outPath };
+  return { samples: n, checked: unique.length, broken, outPath };
 }

@@ -17,6 +17,7 @@ interface Opts {
   channelOrder: string;
   cfgOptions?: string[];
   seed: string;
+  json?: boolean;
 }
 
 export function define(program: Command, _ctx: CliContext): void {
@@ -33,6 +34,7 @@ export function define(program: Command, _ctx: CliContext): void {
     .option('-c, --channel-order <order>', 'channel order of the images in the pipeline: BGR or RGB', 'BGR')
     .option('--seed <n>', 'seed of the random transforms', '0')
     .option('--cfg-options <key=value...>', 'override settings of the config')
+    .option('--json', 'print one JSON line: {outputDir, total, written, files}')
     .action(async (config: string, opts: Opts) => {
       // require, not import(): the CLI is CommonJS, and tests run it from the TypeScript sources
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -47,6 +49,10 @@ export function define(program: Command, _ctx: CliContext): void {
         cfgOptions: opts.cfgOptions ?? [],
         seed: Number(opts.seed),
       });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ outputDir: r.outputDir, total: r.total, written: r.written, files: r.files })}\n`);
+        return;
+      }
       process.stdout.write(`wrote ${r.written} image(s) of the ${opts.phase} dataset (${r.total} samples) to ${r.outputDir} (mode ${opts.mode}); index.tsv lists them\n`);
     });
 }

@@ -15,7 +15,8 @@ export function define(program: Command, ctx: CliContext): void {
     .option('--phase <phase>', 'which dataloader: train, val or test', 'train')
     .option('--num-process <n>', 'images decoded at the same time', '1')
     .option('--cfg-options <key=value...>', 'override settings of the config')
-    .action(async (config: string, opts: { outPath: string; phase: string; numProcess: string; cfgOptions?: string[] }) => {
+    .option('--json', 'print one JSON line: {checked, broken: [{path, reason}], outPath}')
+    .action(async (config: string, opts: { outPath: string; phase: string; numProcess: string; cfgOptions?: string[]; json?: boolean }) => {
       // require, not import(): the CLI is CommonJS, and tests run it from the TypeScript sources
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { verifyDataset } = require('../../datasets/tools') as typeof import('../../datasets/tools');
@@ -26,8 +27,16 @@ export function define(program: Command, ctx: CliContext): void {
         cfgOptions: opts.cfgOptions ?? [],
         onProgress: undefined,
       });
+      if (r.broken.length) ctx.setExitCode(1);
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+        return;
+      }
+      if (r.checked === 0 && r.samples > 0) {
+        process.stdout.write(`the ${opts.phase} dataset holds its ${r.samples} images in memory (read from its data files when it was built): no image files to check\n`);
+        return;
+      }
       for (const b of r.broken) process.stdout.write(`broken: ${b.path}: ${b.reason}\n`);
       process.stdout.write(`checked ${r.checked} image(s) of the ${opts.phase} dataset: ${r.broken.length} broken${r.broken.length ? `, listed in ${r.outPath}` : ''}\n`);
-      if (r.broken.length) ctx.setExitCode(1);
     });
 }
