@@ -257,8 +257,20 @@ function fileToDictUncached(file: string, state: LoadState, chain: string[]): Py
   state.fileInfo.set(file, info);
   if (errors.length > 0) {
     const e = errors[0];
-    throw errorAt(`SyntaxError: ${e.message}`, 'config.syntax', file, e);
+    const err = errorAt(`SyntaxError: ${e.message}`, 'config.syntax', file, e);
+    // Evaluate the statements that did parse, so that the editor has this file's values
+    // (`fileInfo.values`) while it is half-typed; the syntax error is what the load reports.
+    try {
+      evaluateFile(file, state, chain, info, module);
+    } catch (x) {
+      if (!(x instanceof MmclsError || x instanceof FrozenMutation)) throw x;
+    }
+    throw err;
   }
+  return evaluateFile(file, state, chain, info, module);
+}
+
+function evaluateFile(file: string, state: LoadState, chain: string[], info: FileInfo, module: Module): PyDict {
   const predefined = predefinedVars(file);
 
   // _base_: the first top-level `_base_ = ...`, evaluated on its own (MMEngine evals just that expression).

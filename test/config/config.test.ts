@@ -277,6 +277,8 @@ describe('config: inheritance (_base_)', () => {
     assert.equal(a.config, undefined);
     assert.equal(a.fileInfo.get(fx('misc/syntax_error.py'))?.syntaxErrors.length, 2);
     assert.deepEqual(a.diagnostics.map((d) => [d.range.line, d.range.column, d.code]), [[3, 18, 'config.syntax'], [5, 8, 'config.syntax']]);
+    // The statements that parsed are still evaluated, for the editor.
+    assert.deepEqual(a.fileInfo.get(fx('misc/syntax_error.py'))?.values, { optimizer: { type: 'SGD', lr: 0.1 }, y: 2 });
   });
 
   it('analyzeConfig reports every failing statement, the first as the error', () => {
