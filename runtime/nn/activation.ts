@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Layer } from './layer';
-import { ShapeContext } from './module';
 import { MODELS } from '../registry';
 
 // Activations cost nothing in fvcore's counting (elementwise ops are not counted).
@@ -197,9 +196,4 @@ export class DropPath extends Layer {
     const mask = tf.floor(tf.add(tf.randomUniform(maskShape), keep));
     return tf.mul(tf.div(x, keep), mask);
   }
-}
-
-/** Counts no cost (kept for symmetry with layers that do). */
-export function noCost(x: number[], _ctx: ShapeContext): number[] {
-  return x;
 }
