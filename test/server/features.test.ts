@@ -148,17 +148,19 @@ describe('language server over stdio', function () {
 
     it('re-checks a config that is not open when its base changes', async () => {
       const base = file('_base_/models/resnet50.py');
-      const dependent = uri(file('demo/flops.py'));
+      const dependent = uri(file('demo/dependent.py'));
       const before = fs.readFileSync(base, 'utf8');
       await client.open(base);
-      const wait = client.waitDiagnostics(dependent);
-      void client.change(base, before.replace("style='pytorch'", "style='pytorhc'"));
-      const d = await wait;
-      assert.ok(d.diagnostics.some((x) => /pytorhc/.test(x.message) || x.code === 'registry.bad-value') || d.diagnostics.length === 0, JSON.stringify(d));
-      // Restore; the dependent is published again.
-      const wait2 = client.waitDiagnostics(dependent);
-      await client.change(base, before);
-      await wait2;
+      // dependent.py (never opened) sets in_channels=2048: right for ResNet-50, wrong for ResNet-18.
+      let wait = client.waitDiagnostics(dependent);
+      void client.change(base, before.replace('depth=50', 'depth=18'));
+      let d = await wait;
+      assert.deepEqual(d.diagnostics.map((x) => x.code), ['mmcls.in-channels-mismatch'], JSON.stringify(d));
+      assert.match(d.diagnostics[0].message, /gives 512 channels/);
+      wait = client.waitDiagnostics(dependent);
+      void client.change(base, before);
+      d = await wait;
+      assert.deepEqual(d.diagnostics, []);
     });
   });
 

@@ -8,16 +8,24 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import {
   createProtocolConnection, Diagnostic, InitializeRequest, InitializedNotification, ProtocolConnection, PublishDiagnosticsNotification,
-  PublishDiagnosticsParams, StreamMessageReader, StreamMessageWriter, DidOpenTextDocumentNotification, DidChangeTextDocumentNotification,
+  PublishDiagnosticsParams, DidOpenTextDocumentNotification, DidChangeTextDocumentNotification,
   ExitNotification, ShutdownRequest, LogMessageNotification,
 } from 'vscode-languageserver-protocol';
+import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver-protocol/node';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 
-/** How to start the server: from the compiled dist (when built and MMCLS_LSP_FROM_DIST=1) or the TypeScript sources through tsx. */
-export function serverCommand(): { cmd: string; args: string[] } {
-  const dist = path.join(REPO, 'dist', 'server', 'main.js');
-  if (process.env.MMCLS_LSP_FROM_DIST === '1' && fs.existsSync(dist)) return { cmd: process.execPath, args: [dist, '--stdio'] };
+/** Whether the compiled CLI has the `lsp` command (`npm run build` has run). */
+export function distHasLsp(): boolean {
+  return fs.existsSync(path.join(REPO, 'dist', 'runtime', 'cli', 'commands', 'lsp.js')) && fs.existsSync(path.join(REPO, 'dist', 'server', 'server.js'));
+}
+
+/**
+ * How to start the server: `bin/mmcls lsp --stdio` from the compiled dist (`fromDist`, or
+ * MMCLS_LSP_FROM_DIST=1, when built), else the TypeScript sources through tsx (always current).
+ */
+export function serverCommand(fromDist = process.env.MMCLS_LSP_FROM_DIST === '1'): { cmd: string; args: string[] } {
+  if (fromDist && distHasLsp()) return { cmd: process.execPath, args: [path.join(REPO, 'bin', 'mmcls'), 'lsp', '--stdio'] };
   return { cmd: process.execPath, args: ['--require', require.resolve('tsx/cjs'), path.join(REPO, 'server', 'main.ts'), '--stdio'] };
 }
 
@@ -34,8 +42,8 @@ export class LspClient {
   private versions = new Map<string, number>();
   private texts = new Map<string, string>();
 
-  constructor(cwd = REPO) {
-    const { cmd, args } = serverCommand();
+  constructor(cwd = REPO, fromDist?: boolean) {
+    const { cmd, args } = serverCommand(fromDist);
     this.proc = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stderr?.on('data', (d: Buffer) => this.logs.push(d.toString()));
     this.proc.on('exit', (code) => {
