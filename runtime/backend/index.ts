@@ -27,6 +27,10 @@ import { ensureWasmGradKernels } from './wasm-kernels';
 
 export { builtinWasmKernel, ensureWasmGradKernels, WASM_EXTRA_KERNELS } from './wasm-kernels';
 export { ensureDilatedConvGradients } from './gradients';
+// WebGPU (Dawn) path: runtime/backend/webgpu.ts.
+import { useWebGpu, WebGpuAdapterInfo } from './webgpu';
+export { disposeWebGpu, isWebGpuInstalled, probeWebGpuAdapter, webGpuAdapterInfo } from './webgpu';
+export type { WebGpuAdapterInfo } from './webgpu';
 
 /** What `--device` / `env_cfg.device` may say. */
 export type DeviceName = 'auto' | 'cpu' | 'wasm' | 'tfjs-node' | 'tfjs-node-gpu' | 'gpu' | 'cuda' | 'webgpu';
@@ -49,6 +53,8 @@ export interface BackendInfo {
   simd?: boolean;
   /** tfjs-node-gpu: whether TensorFlow found a CUDA device. */
   gpu?: boolean;
+  /** webgpu: the adapter (vendor, architecture, device, description). */
+  adapter?: WebGpuAdapterInfo;
   /** One line: `wasm (SIMD, 1 thread)`, `tensorflow (tfjs-node-gpu, GPU)`, ... */
   summary: string;
 }
@@ -266,6 +272,8 @@ async function useTfjsNode(pkg: NodePackage): Promise<{ ok: true; info: Omit<Bac
   return { ok: true, info };
 }
 
+const WEBGPU_ADVICE = 'Install the optional dependency `webgpu` (npm install webgpu) and a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver, or use --device wasm.';
+
 function unavailable(requested: DeviceName, reason: string, advice: string): MmclsError {
   return new MmclsError(`Device '${requested}' is not available: ${reason}. ${advice}`, { code: 'backend.unavailable' });
 }
@@ -301,8 +309,27 @@ export async function initBackend(device: string = 'auto', options: InitBackendO
 
 async function select(requested: DeviceName, options: InitBackendOptions): Promise<BackendInfo> {
   switch (requested) {
-    case 'webgpu':
-      throw unavailable(requested, 'the WebGPU backend is not part of mmcls yet', "Use 'auto', 'wasm', 'cpu', or install @tensorflow/tfjs-node(-gpu) and use 'tfjs-node' / 'cuda'.");
+    case 'webgpu': {
+      // Asked for by name: a software adapter (lavapipe) is accepted.
+      const r = await useWebGpu({ allowSoftware: true });
+      if (!r.ok) throw unavailable(requested, r.reason, WEBGPU_ADVICE);
+      return { name: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', adapter: r.adapter, gpu: !r.adapter.isFallbackAdapter, summary: r.summary, requested };
+    }
+    case 'gpu': {
+      // Any GPU: TensorFlow with CUDA when tfjs-node-gpu is installed, else WebGPU on a hardware adapter.
+      const reasons: string[] = [];
+      if (isInstalled('@tensorflow/tfjs-node-gpu')) {
+        const r = await useTfjsNode('@tensorflow/tfjs-node-gpu');
+        if (r.ok && r.info.gpu) return withFallback(r.info, requested, []);
+        reasons.push(r.ok ? r.info.fallbackReason ?? 'tfjs-node-gpu found no GPU' : r.reason);
+      } else {
+        reasons.push('@tensorflow/tfjs-node-gpu is not installed');
+      }
+      const w = await useWebGpu({ allowSoftware: false });
+      if (w.ok) return withFallback({ name: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', adapter: w.adapter, gpu: true, summary: w.summary }, requested, []);
+      reasons.push(w.reason);
+      throw unavailable(requested, reasons.join('; '), `For CUDA, install @tensorflow/tfjs-node-gpu@${tf.version_core}. For WebGPU: ${WEBGPU_ADVICE}`);
+    }
     case 'cpu':
       return { ...(await useCpu()), requested };
     case 'wasm': {
@@ -316,7 +343,6 @@ async function select(requested: DeviceName, options: InitBackendOptions): Promi
       return { ...r.info, requested };
     }
     case 'tfjs-node-gpu':
-    case 'gpu':
     case 'cuda': {
       const r = await useTfjsNode('@tensorflow/tfjs-node-gpu');
       if (!r.ok) throw unavailable(requested, r.reason, `Install it with \`npm install @tensorflow/tfjs-node-gpu@${tf.version_core}\` (Linux, CUDA and cuDNN as TensorFlow requires), or use --device wasm.`);
@@ -324,6 +350,12 @@ async function select(requested: DeviceName, options: InitBackendOptions): Promi
     }
     case 'auto': {
       const reasons: string[] = [];
+      // A hardware WebGPU adapter comes after TensorFlow with CUDA (when installed, it is used).
+      if (!isInstalled('@tensorflow/tfjs-node-gpu')) {
+        const w = await useWebGpu({ allowSoftware: false });
+        if (w.ok) return withFallback({ name: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', adapter: w.adapter, gpu: true, summary: w.summary }, requested, reasons);
+        if (!w.noGpu) reasons.push(w.reason);
+      }
       for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const) {
         const r = await useTfjsNode(pkg);
         // tfjs-node-gpu without a GPU still runs TensorFlow on the CPU, as tfjs-node would.
