@@ -158,11 +158,16 @@ export function formatTable(model: Module, r: ComplexityResult, maxDepth = 3): s
   const counterRows = new Map<string, ModuleComplexity>();
   for (const m of r.modules) counterRows.set(m.name, m);
   const full = analyzeAll(model, r);
-  const names = [...full.keys()];
-  const childrenOf = (prefix: string): string[] => {
-    const dots = prefix === '' ? 0 : prefix.split('.').length;
-    return names.filter((n) => n !== '' && (prefix === '' ? true : n.startsWith(`${prefix}.`)) && n.split('.').length === dots + 1);
-  };
+  // Direct children of each name, in order (a name's parent is the name without its last part).
+  const kids = new Map<string, string[]>();
+  for (const n of full.keys()) {
+    if (n === '') continue;
+    const parent = n.includes('.') ? n.slice(0, n.lastIndexOf('.')) : '';
+    const list = kids.get(parent);
+    if (list) list.push(n);
+    else kids.set(parent, [n]);
+  }
+  const childrenOf = (prefix: string): string[] => kids.get(prefix) ?? [];
   const fastForward = (name: string): string => {
     for (;;) {
       const kids = childrenOf(name);
