@@ -32,6 +32,9 @@ const BIN_PREC = new Map<string, number>([
  * parsing resumes at the next statement, so an editor can work with half-typed files.
  */
 export function parseSource(source: string): ParseResult {
+  // Python reads source with universal newlines: a string literal spanning lines holds '\n'.
+  // Line and column numbers are the same either way.
+  if (source.indexOf('\r') >= 0) source = source.replace(/\r\n?/g, '\n');
   const lines = new LineMap(source);
   let tok = tokenize(source, lines);
   if (tok.unclosed) tok = tokenize(source, lines, { recover: true });

@@ -290,10 +290,12 @@ export function tokenize(
     push(t);
     i += op.length;
   }
-  if (stack.length > 0) {
+  const unclosed = stack.length > 0;
+  if (unclosed) {
     const open = stack[stack.length - 1];
     error(`'${open.text}' was never closed`, open.start, open.end);
   }
+  const firstEnd = tokens.length;
   if (!exprMode) {
     pushNewline(to, to);
     while (indents.length > 1) {
@@ -302,6 +304,8 @@ export function tokenize(
     }
   }
   tokens.push(make('eof', to, to, ''));
+  // The statement cut short by the end of the file is reported as the unclosed bracket already.
+  if (unclosed) for (let k = firstEnd; k < tokens.length; k++) tokens[k].recovered = true;
   return { tokens, errors, unclosed: stack.length > 0 };
 
   function readString(s: number, q: number, prefix: string): number {

@@ -79,6 +79,13 @@ describe('config: parser', () => {
     assert.deepEqual(names, ['optimizer', 'y']);
   });
 
+  it('reads CRLF files as Python does, and reports an unclosed bracket at the end once', () => {
+    const c = loadConfig(tmpConfig("model = dict(\r\n\ttype='X',  # c\r\n\tdepth=50)\r\nz = '''a\r\nb'''\r\n"));
+    assert.deepEqual(c.value, { model: { type: 'X', depth: 50 }, z: 'a\nb' });
+    const r = parsePython('x = 1\n  y = 2\nz = (1,\n');
+    assert.deepEqual(r.errors.map((e) => [e.line, e.column, e.message]), [[2, 1, 'unexpected indent'], [3, 5, "'(' was never closed"]]);
+  });
+
   it('parses half-typed input without throwing', () => {
     for (const src of ['model = dict(', 'x = [1, 2', "s = 'abc", 'f"{', 'a = (', 'if x:', 'x = 1 if', '{{_base_.', 'x = """abc']) {
       const r = parsePython(src);
