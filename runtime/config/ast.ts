@@ -13,7 +13,7 @@ export interface Range {
 }
 
 export interface NodeBase extends Range {
-  /** Absolute character offsets into the source (start inclusive, end exclusive). */
+  /** Character offsets into the source with CRLF/CR read as LF (start inclusive, end exclusive). */
   start: number;
   end: number;
 }
