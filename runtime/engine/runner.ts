@@ -567,8 +567,13 @@ export class Runner {
     return metrics;
   }
 
-  /** Called by the loops at iteration boundaries: saves a checkpoint and stops when a signal came. */
-  checkStop(_afterVal: boolean): void {
+  /**
+   * Called by the loops at iteration boundaries: stops (the runner then saves a checkpoint) when a
+   * signal came. It first lets the event loop run, which is where Node.js delivers signals: a loop
+   * whose data never waits for I/O would otherwise see them only at the end of training.
+   */
+  async checkStop(_afterVal: boolean): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (!this.stopSignal) return;
     throw new StopRequested(this.stopSignal);
   }
@@ -658,7 +663,7 @@ export class Runner {
       await this.setupTest();
     }
     const predictions: unknown[] = [];
-    const collector = new (class extends Hook {
+    const collector = new (class PredictionCollector extends Hook {
       override afterTestIter(_r: Runner, _i: number, _b: unknown, outputs: unknown[]): void {
         predictions.push(...outputs);
       }

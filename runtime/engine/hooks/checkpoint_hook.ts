@@ -108,7 +108,8 @@ export class CheckpointHook extends Hook {
     runner.logger.info(`Saving checkpoint at ${n} ${this.by_epoch ? 'epochs' : 'iterations'}`);
     const p = await runner.saveCheckpoint(this.dir, file, {
       epoch: endOfEpochCount,
-      iter: runner.iter + 1,
+      // After an epoch the runner has counted its iterations; after an iteration not yet.
+      iter: this.by_epoch ? runner.iter : runner.iter + 1,
       saveOptimizer: this.save_optimizer,
       saveParamScheduler: this.save_param_scheduler,
     });

@@ -78,7 +78,7 @@ export class LogProcessor {
         if (custom.log_name && custom.log_name !== name) out.set(name, buf.mean(this.window_size));
         continue;
       }
-      out.set(name, LR_LIKE.test(name) ? buf.current() : buf.mean(Math.min(this.window_size, innerIter + 1)));
+      out.set(name, LR_LIKE.test(name) ? buf.current() : buf.mean(this.window_size));
     }
     return out;
   }

@@ -58,7 +58,7 @@ export class EpochBasedTrainLoop {
       for (const [e, iv] of this.dynamic_intervals) if (r.epoch >= e) this.val_interval = iv;
       if (r.valLoop && r.epoch >= this.val_begin && r.epoch % this.val_interval === 0) {
         await r.valLoop.run();
-        r.checkStop(true);
+        await r.checkStop(true);
       }
     }
     await r.callHook('afterTrain');
@@ -78,7 +78,7 @@ export class EpochBasedTrainLoop {
       }
       await r.runTrainIter(idx, batch);
       idx++;
-      r.checkStop(false);
+      await r.checkStop(false);
     }
     await r.callHook('afterTrainEpoch');
     r.epoch += 1;
@@ -155,8 +155,8 @@ export class IterBasedTrainLoop {
         for (const [i, iv] of this.dynamic_intervals) if (r.iter >= i) this.val_interval = iv;
         if (r.valLoop && r.iter >= this.val_begin && (r.iter % this.val_interval === 0 || r.iter === this.max_iters)) {
           await r.valLoop.run();
-          r.checkStop(true);
-        } else r.checkStop(false);
+          await r.checkStop(true);
+        } else await r.checkStop(false);
       }
       if (!any) throw new MmclsError('the train dataloader yields no batches', { code: 'data.empty' });
       pass++;
