@@ -165,11 +165,32 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     );
   }
 
-  /** After `file` changed: itself now, then every config inheriting it (open or not), a little later. */
+  /**
+   * Configs that inherit a changed file are re-checked in the background: after a quiet spell
+   * (typing restarts it), one per event-loop turn, so requests from the editor go first.
+   */
+  const background = new Set<string>();
+  let backgroundTimer: NodeJS.Timeout | undefined;
+  const BACKGROUND_QUIET_MS = 250;
+
+  function drainBackground(): void {
+    backgroundTimer = undefined;
+    const next = background.values().next();
+    if (next.done) return;
+    background.delete(next.value);
+    if (!pending.has(next.value)) publish(next.value);
+    if (background.size) backgroundTimer = setTimeout(drainBackground, 0);
+  }
+
+  /** After `file` changed: itself soon, then every config inheriting it (open or not) in the background. */
   function recheck(file: string, delay: number): void {
     schedule(file, delay);
     const deps = guard('dependents', [] as string[], () => service.dependentsOf(file))();
-    deps.slice(0, 2000).forEach((d, i) => schedule(d, delay + 50 + Math.floor(i / 20) * 10));
+    for (const d of deps.slice(0, 5000)) background.add(d);
+    if (background.size) {
+      if (backgroundTimer) clearTimeout(backgroundTimer);
+      backgroundTimer = setTimeout(drainBackground, BACKGROUND_QUIET_MS);
+    }
   }
 
   documents.onDidOpen(

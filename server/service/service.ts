@@ -26,7 +26,8 @@ interface Doc {
 }
 
 interface Analysis {
-  gen: number;
+  /** The change counter of every file the result depends on, when it was computed. */
+  deps: Map<string, number>;
   text: string;
   module: Module;
   own: OwnKey[];
@@ -105,7 +106,9 @@ export interface ServiceOptions {
 export class LanguageService {
   readonly index: WorkspaceIndex;
   private readonly docs = new Map<string, Doc>();
-  private gen = 0;
+  /** Per file, the counter value of its last change (open, edit, close, change on disk). */
+  private readonly fileGen = new Map<string, number>();
+  private tick = 0;
   private readonly analyses = new Map<string, Analysis>();
   private readonly lastGood = new Map<string, LoadedConfig>();
   private readonly flopsCache = new Map<string, { title: string; table: string }>();
@@ -152,14 +155,23 @@ export class LanguageService {
     clearConfigCache(file);
     if (deleted) {
       this.index.remove(file);
-      this.gen++;
+      this.bump(file);
       return;
     }
     this.touch(file, this.docs.get(file)?.text);
   }
 
+  private bump(file: string): void {
+    this.fileGen.set(file, ++this.tick);
+  }
+
+  private fresh(a: Analysis): boolean {
+    for (const [f, g] of a.deps) if ((this.fileGen.get(f) ?? 0) !== g) return false;
+    return true;
+  }
+
   private touch(file: string, text: string | undefined): void {
-    this.gen++;
+    this.bump(file);
     if (this.index.has(file) || this.index.isConfig(file, text)) this.index.update(file, text);
   }
 
@@ -208,7 +220,7 @@ export class LanguageService {
   analysis(file: string): Analysis {
     file = path.resolve(file);
     const hit = this.analyses.get(file);
-    if (hit && hit.gen === this.gen) return hit;
+    if (hit && this.fresh(hit)) return hit;
     const text = this.textOf(file) ?? '';
     // Unsaved buffers only matter when this file or one of its bases is open; otherwise the
     // loader's own caches (shared by all configs of the zoo) apply.
@@ -231,7 +243,9 @@ export class LanguageService {
       config = this.lastGood.get(file);
       stale = config !== undefined;
     }
-    const a: Analysis = { gen: this.gen, text, module, own: ownKeys(module), result, ...(config ? { config } : {}), stale };
+    const deps = new Map<string, number>();
+    for (const f of [file, ...chain, ...result.files]) deps.set(f, this.fileGen.get(f) ?? 0);
+    const a: Analysis = { deps, text, module, own: ownKeys(module), result, ...(config ? { config } : {}), stale };
     this.analyses.set(file, a);
     if (this.analyses.size > 400) {
       const first = this.analyses.keys().next().value as string;
@@ -397,9 +411,23 @@ export class LanguageService {
     return { ...(comp ? { comp } : {}), registry: slot.registry, ...(slot.category ? { category: slot.category } : {}) };
   }
 
+  /**
+   * For completion while typing: the current text with the merged config of the last analysis
+   * (one keystroke old at most; diagnostics bring a fresh one right after), so that a completion
+   * does not wait for the whole inheritance chain to be evaluated again.
+   */
+  private quickAnalysis(file: string): Analysis {
+    const prev = this.analyses.get(file);
+    if (!prev || this.fresh(prev)) return this.analysis(file);
+    const text = this.textOf(file) ?? '';
+    if (text === prev.text) return prev;
+    const module = parsePython(text).module;
+    return { ...prev, text, module, own: ownKeys(module), stale: true };
+  }
+
   completion(file: string, pos: Position): ServiceCompletion[] {
     file = path.resolve(file);
-    const a = this.analysis(file);
+    const a = this.quickAnalysis(file);
     const text = a.text;
     const offset = offsetAt(text, pos);
     const lineStart = text.lastIndexOf('\n', offset - 1) + 1;

@@ -37,6 +37,54 @@ export function globToRegExp(glob: string): RegExp {
 
 const BASE_RE = /^_base_\s*=/m;
 
+/**
+ * `_base_` entries of the usual literal forms (`'a.py'`, `['a.py', "b.py"]`, comments and
+ * trailing commas allowed) without parsing the file; undefined for anything else (the caller
+ * parses then). Indexing a workspace reads every config, so this is its hot path.
+ */
+export function quickBases(text: string): string[] | undefined {
+  const m = /^_base_\s*=\s*/m.exec(text);
+  if (!m) return [];
+  let i = m.index + m[0].length;
+  const str = (): string | undefined => {
+    const q = text[i];
+    if (q !== "'" && q !== '"') return undefined;
+    if (text.startsWith(q.repeat(3), i)) return undefined;
+    const end = text.indexOf(q, i + 1);
+    if (end < 0) return undefined;
+    const s = text.slice(i + 1, end);
+    if (s.includes('\\') || s.includes('\n') || s.includes('{') || s.includes('::')) return undefined;
+    i = end + 1;
+    return s;
+  };
+  const first = text[i];
+  if (first === "'" || first === '"') {
+    const s = str();
+    if (s === undefined) return undefined;
+    const rest = /^[ \t]*(#[^\n]*)?(\n|$)/.exec(text.slice(i));
+    return rest ? [s] : undefined;
+  }
+  if (first !== '[' && first !== '(') return undefined;
+  const close = first === '[' ? ']' : ')';
+  i++;
+  const out: string[] = [];
+  for (;;) {
+    while (i < text.length) {
+      const c = text[i];
+      if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === ',') i++;
+      else if (c === '#') {
+        const nl = text.indexOf('\n', i);
+        i = nl < 0 ? text.length : nl;
+      } else break;
+    }
+    if (i >= text.length) return undefined;
+    if (text[i] === close) return out;
+    const s = str();
+    if (s === undefined) return undefined;
+    out.push(s);
+  }
+}
+
 export class WorkspaceIndex {
   /** Config file -> its resolved base files. */
   private readonly basesOf = new Map<string, string[]>();
@@ -62,7 +110,9 @@ export class WorkspaceIndex {
   isConfig(file: string, text?: string): boolean {
     if (!file.endsWith('.py')) return false;
     const parts = file.split(/[\\/]/);
-    if (parts.includes('configs')) return true;
+    if (parts.includes('configs') || parts.includes('_base_')) return true;
+    // A file some config names as its base is a config too, wherever it is.
+    if (this.dependentsOf.get(path.resolve(file))?.size) return true;
     if (this.matchesGlob(file)) return true;
     const t = text ?? this.read(file);
     return t !== undefined && BASE_RE.test(t);
@@ -132,10 +182,14 @@ export class WorkspaceIndex {
     }
     let bases: string[] = [];
     if (BASE_RE.test(t)) {
-      try {
-        bases = baseEntries(parsePython(t).module, file).map((b) => b.file);
-      } catch {
-        bases = [];
+      const quick = quickBases(t);
+      if (quick) bases = quick.map((rel) => path.resolve(path.dirname(file), rel));
+      else {
+        try {
+          bases = baseEntries(parsePython(t).module, file).map((b) => b.file);
+        } catch {
+          bases = [];
+        }
       }
     }
     this.basesOf.set(file, bases);

@@ -13,7 +13,15 @@ import {
 } from 'vscode-languageserver-protocol';
 import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver-protocol/node';
 
-export const REPO = path.resolve(__dirname, '..', '..');
+/** The repository root (found upwards from here, so that the compiled copy in dist/ finds it too). */
+export const REPO = ((): string => {
+  let d = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'bin', 'mmcls'))) return d;
+    d = path.dirname(d);
+  }
+  return path.resolve(__dirname, '..', '..');
+})();
 
 /** Whether the compiled CLI has the `lsp` command (`npm run build` has run). */
 export function distHasLsp(): boolean {
