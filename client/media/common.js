@@ -29,7 +29,7 @@
     const axis = { stroke: fg, grid: { stroke: grid, width: 0.5 }, ticks: { stroke: grid, width: 0.5 } };
     const width = Math.max(320, Math.min(document.body.clientWidth - 40, 1000));
     const opts = {
-      width, height: 220,
+      width, height: 180,
       scales: { x: { time: false } },
       axes: [Object.assign({ label: xLabel }, axis), Object.assign({ size: 70 }, axis)],
       series: [{ label: xLabel }].concat(series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: true, points: { show: xs.length < 60 } }))),
