@@ -496,7 +496,7 @@ class Parser {
     this.enter(t);
     try {
       if (this.isKw('lambda')) return this.parseLambda();
-      const body = this.parseOr();
+      const body = this.parseOr(this.simpleOperand());
       if (this.isKw('if') ) {
         this.next();
         const test = this.parseOr();
@@ -509,6 +509,26 @@ class Parser {
     } finally {
       this.depth--;
     }
+  }
+
+  /**
+   * Fast path for the common case (a literal, a name, a call such as `dict(...)`, a display): when
+   * the expression starts with a primary, parses that primary directly instead of descending
+   * through every precedence level. Returns null when the expression starts otherwise (`not`,
+   * a unary operator, `await`, `lambda`). The caller passes the result on as the left operand,
+   * so the tree and the errors are exactly those of the full descent.
+   */
+  simpleOperand(): Expr | undefined {
+    const t = this.tokens[this.pos];
+    const k = t.kind;
+    if (k === 'name') {
+      const x = t.text;
+      if (x === 'not' || x === 'await' || x === 'lambda') return undefined;
+    } else if (k === 'op') {
+      const x = t.text;
+      if (x !== '(' && x !== '[' && x !== '{') return undefined;
+    } else if (k !== 'number' && k !== 'string' && k !== 'template') return undefined;
+    return this.parsePrimary();
   }
 
   parseTestNoCond(): Expr {
@@ -530,8 +550,9 @@ class Parser {
     return this.node(t, body, { type: 'Lambda' as const });
   }
 
-  parseOr(): Expr {
-    const first = this.parseAnd();
+  parseOr(left?: Expr): Expr {
+    if (left !== undefined && !this.continuesOperand()) return left;
+    const first = this.parseAnd(left);
     if (!this.isKw('or')) return first;
     const values = [first];
     while (this.isKw('or')) {
@@ -541,8 +562,19 @@ class Parser {
     return this.node(first, values[values.length - 1], { type: 'BoolOp' as const, op: 'or' as const, values });
   }
 
-  parseAnd(): Expr {
-    const first = this.parseNot();
+  /** True when the token after a primary continues the expression (an operator or `in`/`not`/`is`/`and`/`or`). */
+  continuesOperand(): boolean {
+    const n = this.tokens[this.pos];
+    if (n.kind === 'op') return n.text === '**' || BIN_PREC.has(n.text) || COMP_OPS.has(n.text);
+    if (n.kind === 'name') {
+      const x = n.text;
+      return x === 'in' || x === 'not' || x === 'is' || x === 'and' || x === 'or';
+    }
+    return false;
+  }
+
+  parseAnd(left?: Expr): Expr {
+    const first = this.parseNot(left);
     if (!this.isKw('and')) return first;
     const values = [first];
     while (this.isKw('and')) {
@@ -552,7 +584,8 @@ class Parser {
     return this.node(first, values[values.length - 1], { type: 'BoolOp' as const, op: 'and' as const, values });
   }
 
-  parseNot(): Expr {
+  parseNot(left?: Expr): Expr {
+    if (left !== undefined) return this.parseComparison(left);
     if (this.isKw('not')) {
       const t = this.next();
       this.enter(t);
@@ -566,8 +599,8 @@ class Parser {
     return this.parseComparison();
   }
 
-  parseComparison(): Expr {
-    const left = this.parseBitOr();
+  parseComparison(first?: Expr): Expr {
+    const left = this.parseBitOr(1, first);
     const ops: string[] = [];
     const comparators: Expr[] = [];
     for (;;) {
@@ -599,8 +632,8 @@ class Parser {
   }
 
   /** `|` `^` `&` `<<` `>>` `+` `-` `*` `/` `//` `%` `@` by precedence climbing (all left-associative). */
-  parseBitOr(minPrec = 1): Expr {
-    let left = this.parseFactor();
+  parseBitOr(minPrec = 1, first?: Expr): Expr {
+    let left = this.parseFactor(first);
     for (;;) {
       const t = this.tokens[this.pos];
       if (t.kind !== 'op') break;
@@ -613,7 +646,8 @@ class Parser {
     return left;
   }
 
-  parseFactor(): Expr {
+  parseFactor(left?: Expr): Expr {
+    if (left !== undefined) return this.parsePower(left);
     const t = this.tok;
     if (t.kind === 'op' && (t.text === '-' || t.text === '+' || t.text === '~')) {
       this.next();
@@ -628,9 +662,9 @@ class Parser {
     return this.parsePower();
   }
 
-  parsePower(): Expr {
-    if (this.isKw('await')) this.fail("'await' is not supported in config files", this.tok);
-    const base = this.parsePrimary();
+  parsePower(left?: Expr): Expr {
+    if (left === undefined && this.isKw('await')) this.fail("'await' is not supported in config files", this.tok);
+    const base = left ?? this.parsePrimary();
     if (this.isOp('**')) {
       const t = this.next();
       this.enter(t);
