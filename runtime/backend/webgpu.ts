@@ -15,6 +15,7 @@
  *   destroys the device; it runs on `beforeExit` and whenever another backend is chosen.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ensureWebGpuKernels } from './webgpu-kernels';
 
 /** What Dawn says about the adapter (GPUAdapterInfo), for the log. */
 export interface WebGpuAdapterInfo {
@@ -143,6 +144,7 @@ export function loadWebGpu(): { ok: true } | { ok: false; installed: boolean; re
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const pkg = require('@tensorflow/tfjs-backend-webgpu') as { WebGPUBackend: WebGpuBackendCtor };
     backendCtor = pkg.WebGPUBackend;
+    ensureWebGpuKernels(backendCtor);
   } catch (e) {
     loadError = { installed: true, reason: `@tensorflow/tfjs-backend-webgpu failed to load (${errorText(e)})` };
     return { ok: false, ...loadError };
@@ -204,6 +206,12 @@ async function requestAdapter(): Promise<{ ok: true; adapter: GpuAdapterLike; in
 export async function useWebGpu(options: UseWebGpuOptions): Promise<UseWebGpuResult> {
   const loaded = loadWebGpu();
   if (!loaded.ok) return loaded;
+  if (device !== undefined && adapterInfo?.isFallbackAdapter && !options.allowSoftware) {
+    return {
+      ok: false, installed: true, adapter: adapterInfo, noGpu: true,
+      reason: `the only WebGPU adapter is a software one (${adapterInfo.summary}), slower than wasm; use --device webgpu to run on it anyway`,
+    };
+  }
   if (device === undefined || tf.findBackend('webgpu') === null) {
     const found = await requestAdapter();
     if (!found.ok) return found;
