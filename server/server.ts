@@ -6,7 +6,7 @@
 import * as path from 'path';
 import { fileURLToPath, pathToFileURL } from 'url';
 import {
-  CodeLens, CompletionItem, CompletionItemKind, Connection, Diagnostic, DiagnosticSeverity, DidChangeConfigurationNotification,
+  CodeLens, CompletionItem, CompletionItemKind, Connection, Diagnostic, DiagnosticSeverity, DidChangeConfigurationNotification, DidChangeWatchedFilesNotification,
   DocumentSymbol, FileChangeType, InitializeParams, InitializeResult, InlayHint, Location, MarkupKind, ProposedFeatures,
   SemanticTokensBuilder, SymbolKind, TextDocuments, TextDocumentSyncKind, createConnection,
 } from 'vscode-languageserver/node';
@@ -48,6 +48,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   const documents = new TextDocuments(TextDocument);
   const service = new LanguageService({ log: (m) => connection.console.error(m) });
   let configurationCapability = false;
+  let watchCapability = false;
   let roots: string[] = [];
   const uris = new Map<string, string>();
   const uriOf = (file: string): string => uris.get(file) ?? pathToUri(file);
@@ -74,6 +75,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
 
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
+    watchCapability = !!params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration;
     const folders = params.workspaceFolders?.map((f) => uriToPath(f.uri)).filter((f): f is string => !!f) ?? [];
     const rootUri = params.rootUri ? uriToPath(params.rootUri) : undefined;
     roots = folders.length ? folders : rootUri ? [rootUri] : params.rootPath ? [params.rootPath] : [];
@@ -104,6 +106,10 @@ export function startServer(connection: Connection = createConnection(ProposedFe
       const n = service.indexWorkspace(roots);
       connection.console.info(`mmcls: indexed ${n} configs in ${Date.now() - t0} ms`);
     })();
+    // Changes on disk (git checkout, another editor) re-check the configs that depend on the file.
+    if (watchCapability) {
+      void connection.client.register(DidChangeWatchedFilesNotification.type, { watchers: [{ globPattern: '**/*.{py,json}' }] }).catch(() => undefined);
+    }
     if (configurationCapability) {
       void connection.client.register(DidChangeConfigurationNotification.type, undefined).catch(() => undefined);
       void pullSettings();

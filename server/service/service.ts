@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { analyzeConfig, clearConfigCache, ConfigDict, ConfigValue, dumpPython, parsePython } from '../../runtime/config';
+import { analyzeConfig, clearConfigCache, ConfigDict, ConfigValue, dumpPython, isFloatAt, isTuple, parsePython } from '../../runtime/config';
 import type { AnalyzedConfig, LoadedConfig, Module, Range } from '../../runtime/config';
 import { checkConfig, componentsOf, findComponent, formatKeyPath, isInjected, loadedSchemaFile, mmclsTypes, notImplemented, parseKeyPath, slotOf, typeOfDict } from '../../runtime/registry/schema';
 import type { ComponentSchema, OptionSchema } from '../../runtime/registry/schema';
@@ -87,8 +87,34 @@ function samePath(a: Segment[], b: Segment[]): boolean {
   return a.length === b.length && a.every((s, i) => String(s) === String(b[i]));
 }
 
+/** A value as the config would spell it (tuples as tuples, dicts as `dict(...)`), shortened to `max` characters. */
 function shortRepr(v: unknown, max = 60): string {
-  return pyRepr(v, max);
+  const s = pyText(v, 0);
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+function shortText(v: unknown, max: number, container: object, key: string | number): string {
+  const s = pyText(v, 0, container, key);
+  return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+function pyText(v: unknown, depth: number, container?: object, key?: string | number): string {
+  if (typeof v === 'number' && Number.isInteger(v) && container && key !== undefined && isFloatAt(container, key)) return `${v}.0`;
+  if (Array.isArray(v)) {
+    if (depth > 3) return isTuple(v) ? '(...)' : '[...]';
+    const items = v.slice(0, 20).map((x, i) => pyText(x, depth + 1, v, i));
+    if (v.length > 20) items.push('...');
+    return isTuple(v) ? `(${items.join(', ')}${v.length === 1 ? ', ' : ''})` : `[${items.join(', ')}]`;
+  }
+  if (isDict(v)) {
+    if (depth > 3) return 'dict(...)';
+    const entries = Object.entries(v);
+    const ident = entries.every(([k]) => /^[A-Za-z_]\w*$/.test(k));
+    const items = entries.slice(0, 20).map(([k, x]) => (ident ? `${k}=${pyText(x, depth + 1, v, k)}` : `${pyRepr(k)}: ${pyText(x, depth + 1, v, k)}`));
+    if (entries.length > 20) items.push('...');
+    return ident ? `dict(${items.join(', ')})` : `{${items.join(', ')}}`;
+  }
+  return pyRepr(v, 1000);
 }
 
 const SEVERITY: Record<'error' | 'warning' | 'info', Severity> = { error: 'error', warning: 'warning', info: 'information' };
@@ -818,7 +844,7 @@ export class LanguageService {
         if (!e || e.file !== file || !e.overridden.length) continue;
         const prev = e.overridden[e.overridden.length - 1];
         if (prev.file === file) continue;
-        out.push({ position: end, label: `# was ${shortRepr(prev.value, 40)} in ${this.rel(file, prev.file)}`, tooltip: `${formatKeyPath(k.path)} overrides ${pyRepr(prev.value, 200)} from ${prev.file}:${prev.range.line}` });
+        out.push({ position: end, label: `# was ${shortRepr(prev.value, 40)} in ${this.rel(file, prev.file)}`, tooltip: `${formatKeyPath(k.path)} overrides ${shortRepr(prev.value, 200)} from ${prev.file}:${prev.range.line}` });
       } else if (k.depth > 0) {
         // A dict written partly: the inherited keys it keeps.
         const v = valueAt(cfg.value, k.path);
@@ -826,7 +852,7 @@ export class LanguageService {
         const writtenHere = new Set(a.own.filter((o) => o.path.length === k.path.length + 1 && samePath(o.path.slice(0, -1), k.path)).map((o) => String(o.path[o.path.length - 1])));
         const kept = Object.keys(v).filter((x) => !writtenHere.has(x));
         if (!kept.length || !writtenHere.size) continue;
-        const shown = kept.slice(0, 4).map((x) => `${x}=${shortRepr(v[x], 24)}`).join(', ');
+        const shown = kept.slice(0, 4).map((x) => `${x}=${shortText(v[x], 24, v, x)}`).join(', ');
         out.push({ position: end, label: `# keeps ${shown}${kept.length > 4 ? `, +${kept.length - 4}` : ''}`, tooltip: `Inherited and kept: ${kept.join(', ')}` });
       }
     }
@@ -855,7 +881,7 @@ export class LanguageService {
         uri: toUri(e.file),
         line: r.line - 1,
         character: r.column - 1,
-        overrode: e.overridden.map((o) => ({ uri: toUri(o.file), line: o.range.line - 1, value: pyRepr(o.value, 80) })),
+        overrode: e.overridden.map((o) => ({ uri: toUri(o.file), line: o.range.line - 1, value: shortRepr(o.value, 80) })),
       };
     }
     return { uri: toUri(file), text, origins, files: cfg.files.map(toUri), ...(error ? { error, lastGood: true } : {}) };

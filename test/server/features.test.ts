@@ -57,7 +57,7 @@ describe('language server over stdio', function () {
   before(async () => {
     ws = materialise();
     client = new LspClient(ws.root);
-    const init = (await client.initialize(ws.root)) as { capabilities: Record<string, unknown> };
+    const init = (await client.initialize(ws.root, { configGlobs: ['experiments/**/*.py'] })) as { capabilities: Record<string, unknown> };
     assert.ok(init.capabilities.completionProvider);
     assert.ok(init.capabilities.inlayHintProvider);
   });
@@ -161,6 +161,34 @@ describe('language server over stdio', function () {
       void client.change(base, before);
       d = await wait;
       assert.deepEqual(d.diagnostics, []);
+    });
+  });
+
+  describe('which files are configs', () => {
+    it('a .py matching mmcls.configGlobs, and one outside configs/ that assigns _base_', async () => {
+      const p = path.join(ws.root, 'experiments', 'plain.py');
+      const d = (await client.open(p)).diagnostics;
+      const u = d.find((x) => x.code === 'registry.unknown-arg');
+      assert.ok(u, JSON.stringify(d));
+      assert.deepEqual(u.range.start, ws.at['experiments/plain.py'].plainDpth);
+      const o = path.join(ws.root, 'other', 'uses_base.py');
+      assert.deepEqual((await client.open(o)).diagnostics, []);
+      const hints = await client.request<InlayHint[]>('textDocument/inlayHint', { textDocument: { uri: uri(o) }, range: { start: { line: 0, character: 0 }, end: { line: 9, character: 0 } } });
+      assert.deepEqual(hints.map((h) => h.label), [
+        "# keeps type='LinearClsHead', in_channels=2048, loss=dict(type='CrossEntro..., topk=(1, 5)",
+        '# was 1000 in ../configs/_base_/models/resnet50.py',
+      ]);
+    });
+
+    it('a base changed on disk (didChangeWatchedFiles) re-checks the configs inheriting it', async () => {
+      const base = file('_base_/models/disk_base.py');
+      const dep = uri(file('demo/disk_dependent.py'));
+      fs.writeFileSync(base, fs.readFileSync(base, 'utf8').replace('depth=18', 'depth=50'));
+      const wait = client.waitDiagnostics(dep);
+      await client.conn.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: uri(base), type: 2 }] });
+      const d = await wait;
+      assert.deepEqual(d.diagnostics.map((x) => x.code), ['mmcls.in-channels-mismatch'], JSON.stringify(d));
+      assert.match(d.diagnostics[0].message, /in_channels is 512.*gives 2048/);
     });
   });
 
