@@ -78,7 +78,8 @@ async function finalTestMetrics(
   const cfg = runner.cfg;
   const same = JSON.stringify(cfg.test_dataloader) === JSON.stringify(cfg.val_dataloader) && JSON.stringify(cfg.test_evaluator) === JSON.stringify(cfg.val_evaluator);
   if (same && runner.lastValMetrics && runner.lastValMetrics === valMetrics && valMetrics && Object.keys(valMetrics).length) {
-    return { metrics: valMetrics, label: `Test metrics (test split, epoch ${runner.epoch})` };
+    const at = runner.trainLoop?.byEpoch ? `epoch ${runner.epoch}` : `iteration ${runner.iter}`;
+    return { metrics: valMetrics, label: `Test metrics (test split, ${at})` };
   }
   if (cfg.test_dataloader && cfg.test_evaluator && cfg.test_cfg !== null) {
     const { metrics } = await runner.test();

@@ -208,6 +208,36 @@ describe('mmcls train / test (CLI process, LeNet-5 on a few Fashion-MNIST-mini i
     assert.equal(r.events[r.events.length - 1].event, 'error');
   });
 
+  it('iteration-based training with warm-up + cosine, EMAHook, --amp and --auto-scale-lr', async () => {
+    const cfg = path.join(tmp, 'tiny_iter.py');
+    fs.writeFileSync(
+      cfg,
+      `_base_ = './tiny_lenet.py'
+train_cfg = dict(_delete_=True, by_epoch=False, max_iters=10, val_interval=5)
+param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, end=4), dict(type='CosineAnnealingLR', by_epoch=False, begin=4, T_max=6)]
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5, max_keep_ckpts=1, save_best='auto'), logger=dict(type='LoggerHook', interval=3))
+custom_hooks = [dict(type='EMAHook', momentum=0.01, priority='ABOVE_NORMAL')]
+`,
+    );
+    const wd = path.join(tmp, 'iter');
+    const r = await mmcls(['train', cfg, '--work-dir', wd, '--amp', '--auto-scale-lr', '--progress', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /AmpOptimWrapper: mixed precision is not available .* training in float32/);
+    assert.match(r.stderr, /Iter\(train\) \[ 3\/10\]  lr: /);
+    const files = fs.readdirSync(wd).filter((n) => n.endsWith('.safetensors')).sort();
+    assert.deepEqual(files.filter((f) => f.startsWith('iter_')), ['iter_10.safetensors']);
+    assert.equal(files.filter((f) => f.startsWith('best_accuracy_top1_iter_')).length, 1);
+    // lr: 0.01 scaled by 32/128, LinearLR (MMEngine: factor start + (1 - start) * k / (end - begin - 1)), then cosine.
+    const base = 0.01 * (32 / 128);
+    const lrAt = (k: number) => (k < 4 ? base * (0.1 + (0.9 * Math.min(k, 3)) / 3) : (base * (1 + Math.cos((Math.PI * (k - 4)) / 6))) / 2);
+    const iters = r.events.filter((e) => e.event === 'iter');
+    assert.equal(iters.length, 10);
+    iters.forEach((e, k) => assert.ok(Math.abs((e.lr as number) - lrAt(k)) < 1e-12, `lr at iteration ${k}: ${e.lr} vs ${lrAt(k)}`));
+    assert.deepEqual(r.events.filter((e) => e.event === 'val').map((e) => e.iter), [5, 10]);
+    const c = await readCheckpoint(path.join(wd, 'iter_10.safetensors'));
+    assert.ok((c.extra.ema_state_dict as Record<string, unknown>)['module.backbone.features.0.weight'] !== undefined || Object.keys(c.extra.ema_state_dict as object).length > 1);
+  });
+
   it('test CONFIG CHECKPOINT prints the metrics and --out writes them; --out-item pred writes every prediction', async () => {
     const ckpt = path.join(wdStraight(), 'epoch_2.safetensors');
     const out = path.join(tmp, 'metrics.json');
