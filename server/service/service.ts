@@ -340,6 +340,14 @@ export class LanguageService {
         if (last === '_delete_') continue;
         if (POLICY_KEYS.has(last) && segs.includes('policies')) continue;
       }
+      // MMEngine builds a list of MODELS configs as a Sequential (build_model_from_cfg), so
+      // `neck=[dict(...), dict(...)]` (HRNet) is valid where the schema says one config dict.
+      if (p.code === 'registry.bad-value' && typeof last === 'string') {
+        const v = valueAt(value, segs);
+        const parent = this.componentAt(value, segs.slice(0, -1));
+        const opt = parent.comp?.options.find((o) => o.name === last);
+        if (Array.isArray(v) && v.every(isDict) && opt && acceptsModelConfig(opt.kind)) continue;
+      }
       const isArg = p.code === 'registry.unknown-arg' || p.code === 'registry.missing-arg' || p.code === 'registry.bad-value';
       const compPath = isArg ? segs.slice(0, -1) : segs;
       const at = this.ownAt(a, segs) ?? (p.code !== 'registry.missing-arg' ? undefined : undefined);
@@ -1100,4 +1108,11 @@ export function lrSummary(cfg: ConfigDict): string {
   } catch (e) {
     return `LR: ${oneLine((e as Error).message)}`;
   }
+}
+
+/** Whether an option takes a MODELS config dict (which MMEngine also accepts as a list of dicts). */
+function acceptsModelConfig(kind: OptionSchema['kind']): boolean {
+  if (kind.kind === 'config') return kind.registry === undefined || kind.registry === 'MODELS';
+  if (kind.kind === 'union') return kind.anyOf.some(acceptsModelConfig);
+  return false;
 }
