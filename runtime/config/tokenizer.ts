@@ -57,6 +57,8 @@ const OPERATORS = [
 const OP3 = new Set(OPERATORS.filter((o) => o.length === 3));
 const OP2 = new Set(OPERATORS.filter((o) => o.length === 2));
 const OP1 = new Set(OPERATORS.filter((o) => o.length === 1));
+/** Second characters of the two- and three-character operators. */
+const OP_SECOND = new Set(OPERATORS.filter((o) => o.length > 1).map((o) => o.charCodeAt(1)));
 const OPEN: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
 const CLOSE: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
 
@@ -112,7 +114,12 @@ export function tokenize(
     const l1 = lineOf(s);
     const c1 = s - starts[l1] + 1;
     const l2 = lineOf(e);
-    return { kind, text: text ?? source.slice(s, e), start: s, end: e, line: l1 + 1, column: c1, endLine: l2 + 1, endColumn: e - starts[l2] + 1 };
+    // Every token has every field, so that all tokens share one object shape (the parser's
+    // property reads stay monomorphic).
+    return {
+      kind, text: text ?? source.slice(s, e), start: s, end: e, line: l1 + 1, column: c1, endLine: l2 + 1, endColumn: e - starts[l2] + 1,
+      lineStart0: false, recovered: false, prefix: undefined, quote: undefined, body: undefined, bodyStart: undefined,
+    };
   };
   const error = (message: string, s: number, e: number) => {
     const a = lines.position(s);
@@ -261,10 +268,12 @@ export function tokenize(
       }
     }
     let op: string | undefined;
-    const c3 = source.slice(i, Math.min(i + 3, to));
-    if (OP3.has(c3)) op = c3;
-    else if (OP2.has(c3.slice(0, 2))) op = c3.slice(0, 2);
-    else if (OP1.has(c)) op = c;
+    if (i + 1 < to && OP_SECOND.has(source.charCodeAt(i + 1))) {
+      const c3 = source.slice(i, Math.min(i + 3, to));
+      if (OP3.has(c3)) op = c3;
+      else if (OP2.has(c3.slice(0, 2))) op = c3.slice(0, 2);
+      else if (OP1.has(c)) op = c;
+    } else if (OP1.has(c)) op = c;
     if (op === undefined) {
       error(`invalid character '${c}' (U+${code.toString(16).toUpperCase().padStart(4, '0')})`, i, i + 1);
       i++;
