@@ -46,7 +46,7 @@ export async function trainLeNet(iterations: number, sampleAt: (it: number) => b
   const x = tf.tensor4d(seq(8 * 32 * 32, 3), [8, 32, 32, 1]);
   const labels = [0, 1, 2, 3, 4, 5, 6, 7];
   const vars = model.trainableVariables();
-  const momentum = vars.map((v) => tf.variable(tf.zerosLike(v), false));
+  const momentum = vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
   try {
     for (let it = 1; it <= iterations; it++) {
       const loss = tf.tidy(() => {
