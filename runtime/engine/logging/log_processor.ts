@@ -60,7 +60,7 @@ export class LogProcessor {
   }
 
   private fmt(v: number): string {
-    return Number.isInteger(v) && Math.abs(v) < 1e15 ? String(v) : v.toFixed(this.num_digits);
+    return pyFixed(v, this.num_digits);
   }
 
   private smoothed(ctx: LogContext, mode: string, innerIter: number): Map<string, number> {
@@ -110,11 +110,11 @@ export class LogProcessor {
     if (mode === 'train' && typeof eta === 'number') parts.push(`eta: ${formatTimedelta(eta)}`);
     for (const k of ['time', 'data_time']) {
       const v = vals.get(k);
-      if (v !== undefined) parts.push(`${k}: ${v.toFixed(this.num_digits)}`);
+      if (v !== undefined) parts.push(`${k}: ${pyFixed(v, this.num_digits)}`);
     }
     for (const [k, v] of vals) {
       if (LR_LIKE.test(k) || k === 'time' || k === 'data_time') continue;
-      parts.push(`${k}: ${k === 'memory' ? String(Math.round(v)) : v.toFixed(this.num_digits)}`);
+      parts.push(`${k}: ${k === 'memory' ? String(Math.round(v)) : pyFixed(v, this.num_digits)}`);
       tag[k] = v;
     }
     // scalars.json key order as MMEngine writes it: lr, data_time, losses..., time.
@@ -138,11 +138,23 @@ export class LogProcessor {
       if (buf && vals.has(k)) {
         const v = buf.mean(n);
         tag[k] = v;
-        parts.push(`${k}: ${v.toFixed(this.num_digits)}`);
+        parts.push(`${k}: ${pyFixed(v, this.num_digits)}`);
       }
     }
     return { tag, log: `${head}  ${parts.join('  ')}` };
   }
+}
+
+/**
+ * Python's `f'{v:.4f}'`: like toFixed, except that exact binary ties round half to even
+ * (19.53125 -> '19.5312', where toFixed gives '19.5313').
+ */
+export function pyFixed(v: number, digits: number): string {
+  const scale = 10 ** digits;
+  const scaled = v * scale;
+  const f = Math.floor(scaled);
+  if (scaled - f === 0.5 && Math.abs(scaled) < 2 ** 52 && (f + 0.5) / scale === v && f % 2 === 0) return (f / scale).toFixed(digits);
+  return v.toFixed(digits);
 }
 
 /** Python's `'%.4e' % v`: the exponent has at least two digits (`1.0000e-02`). */

@@ -1,5 +1,5 @@
 import { strict as assert } from 'assert';
-import { formatTimedelta, HistoryBuffer, LogProcessor, MessageHub, pyExp } from '../../../runtime/engine/logging';
+import { formatTimedelta, HistoryBuffer, LogProcessor, MessageHub, pyExp, pyFixed } from '../../../runtime/engine/logging';
 import { SeededRandom, restoreNativeRandom, setRandomSeed, getRandomState, setRandomState } from '../../../runtime/engine/runner_random';
 
 describe('engine logging and randomness', () => {
@@ -39,6 +39,13 @@ describe('engine logging and randomness', () => {
     assert.equal(pyExp(1.5e-10, 4), '1.5000e-10');
     assert.equal(pyExp(2, 4), '2.0000e+00');
     assert.equal(formatTimedelta(310.9), '0:05:10');
+    // Python: f'{19.53125:.4f}' == '19.5312' (exact tie, half to even); f'{19.53135:.4f}' == '19.5313'.
+    assert.equal(pyFixed(19.53125, 4), '19.5312');
+    assert.equal(pyFixed(19.53175, 4), '19.5317');
+    assert.equal(pyFixed(0.00015, 4), '0.0001');
+    assert.equal(pyFixed(2.5, 0), '2');
+    assert.equal(pyFixed(3.5, 0), '4');
+    assert.equal(pyFixed(78.3, 4), '78.3000');
     assert.equal(formatTimedelta(3 * 86400 + 3661), '3 days, 1:01:01');
   });
 
