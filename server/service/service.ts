@@ -741,6 +741,8 @@ export class LanguageService {
       if (!comp || !schemaFile) return [];
       const root = path.resolve(path.dirname(schemaFile), '..', '..', '..');
       const l = comp.location;
+      // A bundled server carries the schema without the runtime's sources: nothing to go to then.
+      if (!fs.existsSync(path.join(root, l.file))) return [];
       return [{ file: path.join(root, l.file), span: { start: { line: l.line - 1, character: l.column - 1 }, end: { line: l.line - 1, character: l.column - 1 } } }];
     }
     if (t.kind === 'ref') {
