@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../../errors';
-import { MODELS } from '../../registry';
+import { ComponentConfig, MODELS } from '../../registry';
 import { InitCfg, Module, ShapeContext, ShapeValue } from '../../nn/module';
 import { ClsDataSample } from '../../structures';
 import { ClsDataPreprocessor, DataBatch, PreprocessedBatch } from '../data_preprocessor';
@@ -8,27 +8,44 @@ import { BaseBackbone } from '../backbones/base_backbone';
 import { ClsHead } from '../heads/cls_head';
 import { Feat } from '../types';
 
-type Cfg = { type: string; [key: string]: unknown };
-
 /** A neck: a tuple of features in, a tuple out. */
 export interface Neck extends Module {
   forward(x: Feat[] | tf.Tensor): Feat[];
 }
 
+/** Necks given as a list, applied in order (MMCls builds a list into `nn.Sequential`: keys `neck.0.*`, `neck.1.*`). */
+export class NeckSequence extends Module implements Neck {
+  readonly necks: Neck[];
+  constructor(necks: Neck[]) {
+    super();
+    this.necks = necks.map((n, i) => this.addModule(String(i), n));
+  }
+  forward(x: Feat[] | tf.Tensor): Feat[] {
+    let y: Feat[] | tf.Tensor = x;
+    for (const n of this.necks) y = n.forward(y);
+    return Array.isArray(y) ? y : [y];
+  }
+  protected override forwardShape(x: ShapeValue, ctx: ShapeContext): ShapeValue {
+    let y = x;
+    for (const n of this.necks) y = n.inferShape(y, ctx);
+    return y;
+  }
+}
+
 /** Options of {@link ImageClassifier}. */
 export interface ImageClassifierOptions {
   /** Backbone config. */
-  backbone: Cfg;
-  /** Neck config (None: the backbone's output goes straight to the head). @default None */
-  neck?: Cfg | null;
+  backbone: ComponentConfig<'MODELS', 'backbone'>;
+  /** Neck config, or a list of neck configs applied in order (None: the backbone's output goes straight to the head). @default None */
+  neck?: ComponentConfig<'MODELS', 'neck'> | ComponentConfig<'MODELS', 'neck'>[] | null;
   /** Head config. @default None */
-  head?: Cfg | null;
+  head?: ComponentConfig<'MODELS', 'head'> | null;
   /** Checkpoint to initialise the whole classifier from (same as init_cfg Pretrained). @default None */
   pretrained?: string | null;
   /** Training settings; `augments` become the data preprocessor's batch_augments. @default None */
   train_cfg?: { [key: string]: unknown } | null;
-  /** Data preprocessor config. @default None */
-  data_preprocessor?: Cfg | { [key: string]: unknown } | null;
+  /** Data preprocessor config; `type` defaults to 'ClsDataPreprocessor'. @default None */
+  data_preprocessor?: ComponentConfig<'MODELS', 'data_preprocessor'> | null;
   /** Initialisation config. @default None */
   init_cfg?: InitCfg | InitCfg[] | null;
 }
@@ -54,7 +71,12 @@ export class ImageClassifier extends Module {
     // BaseModel registers the data preprocessor first, so it leads named_modules().
     this.dataPreprocessor = this.addModule('data_preprocessor', MODELS.build<ClsDataPreprocessor>(dp));
     this.backbone = this.addModule('backbone', MODELS.build<BaseBackbone>(options.backbone));
-    this.neck = options.neck ? this.addModule('neck', MODELS.build<Neck>(options.neck)) : null;
+    const neck = options.neck;
+    if (Array.isArray(neck)) {
+      this.neck = neck.length ? this.addModule('neck', new NeckSequence(neck.map((n) => MODELS.build<Neck>(n)))) : null;
+    } else {
+      this.neck = neck ? this.addModule('neck', MODELS.build<Neck>(neck)) : null;
+    }
     this.head = options.head ? this.addModule('head', MODELS.build<ClsHead>(options.head)) : null;
   }
 

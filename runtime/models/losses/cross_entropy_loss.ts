@@ -56,7 +56,9 @@ export class CrossEntropyLoss extends LossModule {
       loss = bceWithLogits(clsScore, target, pw);
       if (cw) loss = tf.mul(loss, cw);
       loss = weightReduceLoss(loss, sampleWeight(options.weight, clsScore.rank), reduction, options.avgFactor);
-    } else if (this.useSoft) {
+    } else if (this.useSoft || (label.rank === clsScore.rank && label.rank > 1)) {
+      // use_soft, or class probabilities as targets (batch augments, to_onehot): PyTorch's
+      // F.cross_entropy takes those too, with the same formula.
       loss = tf.mul(tf.neg(tf.cast(label, 'float32')), tf.logSoftmax(clsScore));
       if (cw) loss = tf.mul(loss, cw);
       loss = tf.sum(loss, -1);

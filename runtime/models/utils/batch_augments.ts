@@ -11,11 +11,21 @@ import { ClsDataSample } from '../../structures';
 
 export { BATCH_AUGMENTS };
 
-let sharedRng = new Rng(Date.now());
+let sharedRng: Rng | null = null;
 
-/** Seeds the generator the batch augments draw from (the runner calls this with its seed). */
-export function seedBatchAugments(seed: number): void {
-  sharedRng = new Rng(seed, 0xba7c4);
+/**
+ * Seeds one generator that all later batch augments draw from. Without it (the default), each
+ * batch draws a fresh generator seeded from `Math.random()`, which the runner seeds from
+ * `randomness.seed` and saves in checkpoints: runs are reproducible and resume exactly.
+ * `seedBatchAugments(null)` returns to that default.
+ */
+export function seedBatchAugments(seed: number | null): void {
+  sharedRng = seed === null ? null : new Rng(seed, 0xba7c4);
+}
+
+/** The generator one batch draws from. */
+export function batchAugmentRng(): Rng {
+  return sharedRng ?? new Rng(Math.floor(Math.random() * 4294967296), 0xba7c4);
 }
 
 /** One batch augmentation: takes NHWC inputs and (N, num_classes) scores, returns mixed ones. */
@@ -58,7 +68,7 @@ export class Mixup implements BatchAugment {
     const lam = rng.beta(this.alpha, this.alpha);
     return { lam, index: rng.permutation(n) };
   }
-  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = sharedRng): [tf.Tensor4D, tf.Tensor2D] {
+  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
     const n = inputs.shape[0];
     checkScores(scores, n);
     const { lam, index } = this.draw(n, rng);
@@ -149,7 +159,7 @@ export class CutMix implements BatchAugment {
     return tf.slice(tf.gather(inputs, idx), [0, y1, x1, 0], [n, y2 - y1, x2 - x1, c]);
   }
 
-  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = sharedRng): [tf.Tensor4D, tf.Tensor2D] {
+  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
     const [n, h, w] = inputs.shape;
     checkScores(scores, n);
     const { lam, index, box } = this.draw(n, h, w, rng);
@@ -236,7 +246,7 @@ export class RandomBatchAugment {
     }
   }
 
-  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = sharedRng): [tf.Tensor4D, tf.Tensor2D] {
+  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
     const i = this.probs ? rng.choice(this.probs) : rng.randint(0, this.augments.length);
     const aug = this.augments[i];
     return aug ? aug.call(inputs, scores, rng) : [inputs, scores];
