@@ -200,6 +200,19 @@ describe('mmcls train / test (CLI process, LeNet-5 on a few Fashion-MNIST-mini i
     assert.deepEqual(saved, it > 4 ? ['epoch_1.safetensors'] : []);
   });
 
+  it('load_from starts from the weights of a checkpoint (not its epoch, optimizer or schedule)', async () => {
+    const wd = path.join(tmp, 'load');
+    const ckpt = path.join(wdStraight(), 'epoch_2.safetensors');
+    const r = await mmcls(['train', cfgFile, '--work-dir', wd, '--progress', 'json', '--no-validate', '--cfg-options', `load_from=${ckpt}`, 'train_cfg.max_epochs=1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`Load checkpoint from ${ckpt.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const first = r.events.find((e) => e.event === 'iter')!;
+    assert.equal(first.iter, 1);
+    // Same seed, same first batch: the loaded weights (trained 2 epochs) give a lower loss than fresh ones.
+    const fresh = straight.events.find((e) => e.event === 'iter')!;
+    assert.ok((first.loss as number) < (fresh.loss as number), `${first.loss} < ${fresh.loss}`);
+  });
+
   it('a config error is printed without a stack, and as an error event', async () => {
     const r = await mmcls(['train', cfgFile, '--work-dir', path.join(tmp, 'bad'), '--progress', 'json', '--cfg-options', 'model.backbone.num_clases=10']);
     assert.equal(r.code, 1);
