@@ -69,29 +69,33 @@ function isDict(v: unknown): v is Dict {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The model's input batch from a data loader batch (pseudo_collate lists of HWC images, or stacked). */
-function toDataBatch(batch: unknown): { inputs: tf.Tensor; data_samples: unknown[] } {
+/**
+ * The model's input batch from a data loader batch: pseudo_collate's list of HWC images becomes one
+ * NHWC tensor when they share a size, else a list of HWC tensors (the data preprocessor pads them).
+ */
+function toDataBatch(batch: unknown): { inputs: tf.Tensor | tf.Tensor[]; data_samples: unknown[]; dispose(): void } {
   const b = batch as { inputs: unknown; data_samples?: unknown[] };
   const ins = b.inputs as { data: Uint8Array | Float32Array; height?: number; width?: number; channels?: number; shape?: number[] }[] | { data: Uint8Array | Float32Array; shape: number[] };
-  let t: tf.Tensor;
-  if (Array.isArray(ins)) {
-    if (!ins.length) throw new MmclsError('empty batch', { code: 'data.empty' });
-    const { height: h, width: w, channels: c } = ins[0] as { height: number; width: number; channels: number };
-    for (const im of ins) {
-      if (im.height !== h || im.width !== w || im.channels !== c) {
-        throw new MmclsError(`a batch holds images of different sizes (${h}x${w}x${c} and ${im.height}x${im.width}x${im.channels}); resize or crop them to one size in the pipeline`, { code: 'data.shape' });
-      }
-    }
-    const float = ins.some((im) => im.data instanceof Float32Array);
-    const per = h * w * c;
-    const data = float ? new Float32Array(per * ins.length) : new Int32Array(per * ins.length);
-    ins.forEach((im, i) => data.set(im.data, i * per));
-    t = float ? tf.tensor4d(data as Float32Array, [ins.length, h, w, c], 'float32') : tf.tensor4d(data as Int32Array, [ins.length, h, w, c], 'int32');
-  } else {
-    const s = ins.shape as [number, number, number, number];
-    t = ins.data instanceof Float32Array ? tf.tensor4d(ins.data, s, 'float32') : tf.tensor4d(Int32Array.from(ins.data), s, 'int32');
+  const samples = b.data_samples ?? [];
+  const asTensor = (data: Uint8Array | Float32Array, shape: number[]) =>
+    data instanceof Float32Array ? tf.tensor(data, shape, 'float32') : tf.tensor(Int32Array.from(data), shape, 'int32');
+  if (!Array.isArray(ins)) {
+    const t = asTensor(ins.data, ins.shape);
+    return { inputs: t, data_samples: samples, dispose: () => t.dispose() };
   }
-  return { inputs: t, data_samples: b.data_samples ?? [] };
+  if (!ins.length) throw new MmclsError('empty batch', { code: 'data.empty' });
+  const { height: h, width: w, channels: c } = ins[0] as { height: number; width: number; channels: number };
+  const same = ins.every((im) => im.height === h && im.width === w && im.channels === c);
+  if (!same) {
+    const list = ins.map((im) => asTensor(im.data, [im.height!, im.width!, im.channels!]));
+    return { inputs: list, data_samples: samples, dispose: () => list.forEach((t) => t.dispose()) };
+  }
+  const float = ins.some((im) => im.data instanceof Float32Array);
+  const per = h * w * c;
+  const data = float ? new Float32Array(per * ins.length) : new Int32Array(per * ins.length);
+  ins.forEach((im, i) => data.set(im.data, i * per));
+  const t = float ? tf.tensor4d(data as Float32Array, [ins.length, h, w, c], 'float32') : tf.tensor4d(data as Int32Array, [ins.length, h, w, c], 'int32');
+  return { inputs: t, data_samples: samples, dispose: () => t.dispose() };
 }
 
 /** A state-dict entry in PyTorch naming (dtype 'float32') turned into checkpoint TensorData and back. */
@@ -483,7 +487,7 @@ export class Runner {
     try {
       pre = this.model.preprocess(data as never, true) as never;
     } finally {
-      data.inputs.dispose();
+      data.dispose();
     }
     const parts: Record<string, tf.Scalar> = {};
     let loss: tf.Scalar;
@@ -549,7 +553,7 @@ export class Runner {
           pre.inputs.dispose();
         }
       } finally {
-        data.inputs.dispose();
+        data.dispose();
       }
       evaluator.process(samples, batch);
       await this.callHook(`after${M}Iter` as HookName, idx, batch, samples);
