@@ -61,10 +61,10 @@ export async function trainLeNet(iterations: number, sampleAt: (it: number) => b
       if (sampleAt(it)) {
         const l = (await loss.data())[0];
         loss.dispose();
-        const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number; numBytesInGPUAllocated?: number };
+        const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number; numBytesAllocatedInGPU?: number };
         onSample({
           iteration: it, numTensors: m.numTensors, numDataBuffers: m.numDataBuffers, numBytes: m.numBytes,
-          numBytesInGPU: m.numBytesInGPU, numBytesInGPUAllocated: m.numBytesInGPUAllocated, loss: l,
+          numBytesInGPU: m.numBytesInGPU, numBytesInGPUAllocated: m.numBytesAllocatedInGPU, loss: l,
         });
       } else {
         loss.dispose();

@@ -1,133 +1,22 @@
 import { strict as assert } from 'assert';
-import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../runtime/backend';
-import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvModule, DropPath, Dropout, FFN, GELU, GroupNorm, HSigmoid,
-  HSwish, Identity, LayerNorm, LayerNorm2d, LayerScale, LeakyReLU, Linear, MaxPool2d, Module, MultiheadAttention, PatchEmbed, ReLU,
-  ReLU6, Sequential, SiLU, Sigmoid, Tanh,
-} from '../../runtime/nn';
-import { MODELS } from '../../runtime/registry';
-import { ClsDataSample } from '../../runtime/structures';
-import { ImageClassifier } from '../../runtime/models';
-import { compare, requireWebGpu, seq, values } from './helpers';
+import { CASES, checkParity, layerParity, leNetParity } from '../../scripts/webgpu-parity';
+import { requireWebGpu } from './helpers';
 
 /**
- * Every runtime/nn layer on webgpu against the cpu backend (plain JavaScript, float32): the
- * forward output and the gradients of a fixed random projection of it with respect to the input
- * and to every parameter, on small shapes; then a few SGD steps of LeNet5. Tolerance 1e-4 relative
- * to the largest value of each compared tensor.
+ * Every runtime/nn layer on webgpu against the cpu backend (plain JavaScript, float32): forward
+ * output and gradients with respect to the input and every parameter; then 3 SGD steps of LeNet5.
+ * Tolerance 1e-4 relative. The cases are in scripts/webgpu-parity.ts (the GPU check runs them too).
  */
-
-interface LayerCase {
-  name: string;
-  make: () => Module;
-  shape: number[];
-  forward?: (m: Module, x: tf.Tensor) => tf.Tensor;
-  eval?: boolean;
-  scale?: number;
-}
-
-type Fwd = { forward(x: tf.Tensor): tf.Tensor };
-
-const CASES: LayerCase[] = [
-  { name: 'Conv2d 3x3 pad 1, bias', make: () => new Conv2d({ in_channels: 3, out_channels: 4, kernel_size: 3, padding: 1 }), shape: [2, 6, 6, 3] },
-  { name: 'Conv2d 5x5 stride 2 (LeNet/ResNet stem shape)', make: () => new Conv2d({ in_channels: 2, out_channels: 4, kernel_size: 5, stride: 2, padding: 2, bias: false }), shape: [2, 9, 9, 2] },
-  { name: 'Conv2d 1x1', make: () => new Conv2d({ in_channels: 4, out_channels: 6, kernel_size: 1 }), shape: [2, 4, 4, 4] },
-  { name: 'Conv2d grouped', make: () => new Conv2d({ in_channels: 4, out_channels: 4, kernel_size: 3, padding: 1, groups: 2 }), shape: [1, 5, 5, 4] },
-  { name: 'Conv2d depth-wise stride 2', make: () => new Conv2d({ in_channels: 3, out_channels: 3, kernel_size: 3, stride: 2, padding: 1, groups: 3 }), shape: [2, 7, 7, 3] },
-  { name: 'Conv2d dilated', make: () => new Conv2d({ in_channels: 2, out_channels: 3, kernel_size: 3, dilation: 2, padding: 2 }), shape: [1, 7, 7, 2] },
-  { name: 'Conv2d asymmetric padding', make: () => new Conv2d({ in_channels: 2, out_channels: 2, kernel_size: [2, 3], padding: [0, 1, 2, 0] }), shape: [1, 5, 5, 2] },
-  { name: 'Linear', make: () => new Linear({ in_features: 8, out_features: 5 }), shape: [3, 8] },
-  { name: 'Linear on tokens', make: () => new Linear({ in_features: 6, out_features: 4, bias: false }), shape: [2, 3, 6] },
-  { name: 'BatchNorm2d train', make: () => new BatchNorm2d({ num_features: 3 }), shape: [2, 4, 4, 3] },
-  { name: 'BatchNorm2d eval', make: () => new BatchNorm2d({ num_features: 3 }), shape: [2, 4, 4, 3], eval: true },
-  { name: 'BatchNorm1d train', make: () => new BatchNorm1d({ num_features: 5 }), shape: [4, 5] },
-  { name: 'LayerNorm', make: () => new LayerNorm({ normalized_shape: 6 }), shape: [2, 3, 6] },
-  { name: 'LayerNorm2d', make: () => new LayerNorm2d({ normalized_shape: 4 }), shape: [2, 3, 3, 4] },
-  { name: 'GroupNorm', make: () => new GroupNorm({ num_groups: 2, num_channels: 4 }), shape: [2, 3, 3, 4] },
-  { name: 'ReLU', make: () => new ReLU(), shape: [2, 3, 5] },
-  { name: 'ReLU6', make: () => new ReLU6(), shape: [2, 3, 5], scale: 8 },
-  { name: 'LeakyReLU', make: () => new LeakyReLU({ negative_slope: 0.1 }), shape: [2, 3, 5] },
-  { name: 'GELU (erf)', make: () => new GELU(), shape: [2, 3, 5], scale: 3 },
-  { name: 'GELU (tanh)', make: () => new GELU({ approximate: 'tanh' }), shape: [2, 3, 5], scale: 3 },
-  { name: 'Sigmoid', make: () => new Sigmoid(), shape: [2, 3, 5], scale: 4 },
-  { name: 'Tanh', make: () => new Tanh(), shape: [2, 3, 5], scale: 3 },
-  { name: 'SiLU', make: () => new SiLU(), shape: [2, 3, 5], scale: 4 },
-  { name: 'HSwish', make: () => new HSwish(), shape: [2, 3, 5], scale: 5 },
-  { name: 'HSigmoid', make: () => new HSigmoid(), shape: [2, 3, 5], scale: 5 },
-  { name: 'Dropout (eval)', make: () => new Dropout({ p: 0.5 }), shape: [2, 5], eval: true },
-  { name: 'DropPath (eval)', make: () => new DropPath({ drop_prob: 0.5 }), shape: [2, 5], eval: true },
-  { name: 'Identity', make: () => new Identity(), shape: [2, 5] },
-  { name: 'MaxPool2d 3x3 stride 2 pad 1', make: () => new MaxPool2d({ kernel_size: 3, stride: 2, padding: 1 }), shape: [2, 7, 7, 3] },
-  { name: 'MaxPool2d 2x2 ceil_mode', make: () => new MaxPool2d({ kernel_size: 2, ceil_mode: true }), shape: [1, 5, 5, 2] },
-  { name: 'AvgPool2d 2x2', make: () => new AvgPool2d({ kernel_size: 2 }), shape: [2, 6, 6, 3] },
-  { name: 'AvgPool2d 3x3 pad 1 count_include_pad=False', make: () => new AvgPool2d({ kernel_size: 3, stride: 1, padding: 1, count_include_pad: false }), shape: [1, 5, 5, 2] },
-  { name: 'AdaptiveAvgPool2d (1, 1)', make: () => new AdaptiveAvgPool2d({ output_size: 1 }), shape: [2, 4, 4, 3] },
-  { name: 'AdaptiveAvgPool2d (2, 3) uneven bins', make: () => new AdaptiveAvgPool2d({ output_size: [2, 3] }), shape: [1, 5, 7, 2] },
-  { name: 'ConvModule conv-BN-ReLU', make: () => new ConvModule({ in_channels: 3, out_channels: 4, kernel_size: 3, padding: 1, norm_cfg: { type: 'BN' }, act_cfg: { type: 'ReLU' } }), shape: [2, 5, 5, 3] },
-  { name: 'Sequential', make: () => new Sequential(new Linear({ in_features: 4, out_features: 6 }), new GELU(), new Linear({ in_features: 6, out_features: 3 })), shape: [3, 4] },
-  { name: 'LayerScale', make: () => new LayerScale({ dim: 6 }), shape: [2, 3, 6] },
-  { name: 'MultiheadAttention', make: () => new MultiheadAttention({ embed_dims: 8, num_heads: 2 }), shape: [2, 5, 8] },
-  { name: 'FFN', make: () => new FFN({ embed_dims: 6, feedforward_channels: 12 }), shape: [2, 4, 6] },
-  {
-    name: 'PatchEmbed', make: () => new PatchEmbed({ in_channels: 3, embed_dims: 8, kernel_size: 4, stride: 4, norm_cfg: { type: 'LN' } }), shape: [2, 8, 8, 3],
-    forward: (m, x) => (m as PatchEmbed).forward(x).tokens,
-  },
-];
-
-interface Result { out: Float32Array; grads: Float32Array[] }
-
-/** Builds the layer fresh on the current backend with deterministic parameters and runs it. */
-async function runCase(c: LayerCase): Promise<Result> {
-  const m = c.make();
-  if (c.eval) m.eval(); else m.train();
-  const params = m.parameters();
-  // Away from the initial ones and zeros, so that every path matters.
-  params.forEach((p, i) => p.assign(tf.tidy(() => tf.mul(tf.tensor(seq(p.numel, 17 + i), p.shape), 0.5))));
-  const x = tf.variable(tf.tidy(() => tf.mul(tf.tensor(seq(c.shape.reduce((a, b) => a * b, 1), 5), c.shape), c.scale ?? 1)));
-  const fwd = (t: tf.Tensor): tf.Tensor => (c.forward ? c.forward(m, t) : (m as unknown as Fwd).forward(t));
-  const outT = tf.tidy(() => fwd(x));
-  const proj = tf.tensor(seq(outT.size, 99), outT.shape);
-  const vars = [x, ...params.map((p) => p.variable)];
-  const { grads } = tf.variableGrads(() => tf.sum(tf.mul(fwd(x), proj)) as tf.Scalar, vars);
-  const result: Result = { out: await values(outT), grads: [] };
-  for (const v of vars) {
-    assert.ok(grads[v.name], `${c.name}: no gradient for ${v === x ? 'the input' : v.name}`);
-    result.grads.push(await values(grads[v.name]));
-  }
-  tf.dispose([outT, proj, x, ...Object.values(grads)]);
-  m.dispose();
-  return result;
-}
-
-function checkParity(name: string, got: Result, ref: Result, rtol = 1e-4): string[] {
-  const errors: string[] = [];
-  const e = compare(`${name}: forward`, got.out, ref.out, rtol);
-  if (e) errors.push(e);
-  got.grads.forEach((g, i) => {
-    const ge = compare(`${name}: d/d${i === 0 ? 'input' : `param ${i - 1}`}`, g, ref.grads[i], rtol);
-    if (ge) errors.push(ge);
-  });
-  return errors;
-}
-
 describe('webgpu parity with cpu', function () {
   this.timeout(600000);
   before(async function () { await requireWebGpu(this); });
   after(async () => { await initBackend('cpu'); });
 
   it(`every runtime/nn layer: forward and gradients (${CASES.length} cases)`, async () => {
-    const errors: string[] = [];
     // MMCLS_WEBGPU_CASES: a regular expression selecting cases by name (to bisect a failure).
     const only = process.env.MMCLS_WEBGPU_CASES ? new RegExp(process.env.MMCLS_WEBGPU_CASES) : undefined;
-    for (const c of CASES.filter((k) => only === undefined || only.test(k.name))) {
-      await initBackend('cpu');
-      const ref = await runCase(c);
-      await initBackend('webgpu');
-      const got = await runCase(c);
-      errors.push(...checkParity(c.name, got, ref));
-    }
-    assert.deepEqual(errors, []);
+    assert.deepEqual(await layerParity(only), []);
   });
 
   it('the tolerance can fail: a perturbed result is reported', () => {
@@ -135,49 +24,12 @@ describe('webgpu parity with cpu', function () {
     const bad = { out: Float32Array.from([1, 2, 3.001]), grads: [Float32Array.from([1, -1])] };
     assert.equal(checkParity('x', bad, ref).length, 1);
     assert.equal(checkParity('x', { out: ref.out, grads: ref.grads }, ref).length, 0);
+    const badGrad = { out: ref.out, grads: [Float32Array.from([1, -1.001])] };
+    assert.equal(checkParity('x', badGrad, ref).length, 1);
   });
 
   it('LeNet5: 3 SGD steps (loss, logits and weights) on webgpu as on cpu', async () => {
-    const steps = async (device: string): Promise<{ losses: number[]; weights: Float32Array[]; logits: Float32Array }> => {
-      await initBackend(device);
-      const model = MODELS.build<ImageClassifier>({
-        type: 'ImageClassifier', backbone: { type: 'LeNet5', num_classes: 10 }, neck: null,
-        head: { type: 'ClsHead', loss: { type: 'CrossEntropyLoss', loss_weight: 1.0 } },
-      });
-      const params = model.parameters();
-      params.forEach((p, i) => p.assign(tf.tidy(() => tf.mul(tf.tensor(seq(p.numel, 31 + i), p.shape), 0.2))));
-      model.train();
-      const x = tf.tensor4d(seq(4 * 32 * 32, 3), [4, 32, 32, 1]);
-      const labels = [0, 3, 7, 9];
-      const vars = model.trainableVariables();
-      const losses: number[] = [];
-      for (let step = 0; step < 3; step++) {
-        const value = tf.tidy(() => {
-          const samples = labels.map((l) => new ClsDataSample().set_gt_label(l));
-          const { value: v, grads } = tf.variableGrads(() => model.loss(x, samples).loss as tf.Scalar, vars);
-          for (const w of vars) w.assign(tf.sub(w, tf.mul(grads[w.name], 0.1)));
-          return v;
-        });
-        losses.push((await value.data())[0]);
-        value.dispose();
-      }
-      model.eval();
-      const logitsT = tf.tidy(() => model.forward(x, null, 'tensor') as tf.Tensor);
-      const logits = await values(logitsT);
-      const weights: Float32Array[] = [];
-      for (const v of vars) weights.push(await values(v));
-      tf.dispose([x, logitsT]);
-      model.dispose();
-      return { losses, weights, logits };
-    };
-    const ref = await steps('cpu');
-    const got = await steps('webgpu');
-    const errors: string[] = [];
-    got.losses.forEach((l, i) => { if (Math.abs(l - ref.losses[i]) > 1e-4 * Math.abs(ref.losses[i])) errors.push(`loss at step ${i}: ${l} vs ${ref.losses[i]}`); });
-    const le = compare('logits after 3 steps', got.logits, ref.logits);
-    if (le) errors.push(le);
-    got.weights.forEach((w, i) => { const e = compare(`weight ${i} after 3 steps`, w, ref.weights[i]); if (e) errors.push(e); });
+    const { errors } = await leNetParity();
     assert.deepEqual(errors, []);
-    assert.ok(ref.losses[2] < ref.losses[0], `the loss falls: ${ref.losses.join(', ')}`);
   });
 });
