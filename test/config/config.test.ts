@@ -551,3 +551,47 @@ describe('config: print-config CLI', function () {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 });
+
+describe('config: expressions that start with a primary (parser fast path)', () => {
+  it('keeps precedence and associativity when an operator follows the first operand', () => {
+    const c = loadConfig(
+      tmpConfig(
+        [
+          'd = dict(k=2)',
+          'a = d["k"] + 3 * 4',          // 14
+          'b = [2][0] ** 3 ** 2',        // 2 ** 9 = 512
+          'c = -2 ** 2',                 // -(2 ** 2) = -4
+          'e = (1, 2)[1] == 2 and 3 in [3] and 4 not in [5]',
+          'f = 10 - 2 - 3',              // 5
+          'g = 1 if d else 2',
+          'h = not d["k"]',
+          'i = d is not None',
+          'j = "ab" "cd" * 2',           // implicit concatenation first: 'abcdabcd'
+          'k = dict(x=1 < 2 < 3, y=7 // 2 % 3)',
+          'l = 2 << 1 | 1 & 3 ^ 4',      // (2 << 1) | ((1 & 3) ^ 4) = 4 | 5 = 5
+          'm = {1: 2}[1] * 5, 6',
+        ].join('\n') + '\n',
+      ),
+    );
+    const v = c.value;
+    assert.equal(v.a, 14);
+    assert.equal(v.b, 512);
+    assert.equal(v.c, -4);
+    assert.equal(v.e, true);
+    assert.equal(v.f, 5);
+    assert.equal(v.g, 1);
+    assert.equal(v.h, false);
+    assert.equal(v.i, true);
+    assert.equal(v.j, 'abcdabcd');
+    assert.deepEqual(v.k, { x: true, y: 0 });
+    assert.equal(v.l, 5);
+    assert.ok(isTuple(v.m));
+    assert.deepEqual([...(v.m as ConfigValue[])], [10, 6]);
+  });
+
+  it('reports the same errors as before for a broken operand', () => {
+    const r = analyzeConfig(tmpConfig('a = dict(x=1) +\nb = [1, 2\n'));
+    assert.ok(r.error);
+    assert.equal(r.error.code, 'config.syntax');
+  });
+});
