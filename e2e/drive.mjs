@@ -61,6 +61,8 @@ async function palette(title) {
   await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 30_000 });
   await page.keyboard.press('Enter');
 }
+// The visible webview's content (VS Code nests it in two iframes).
+const webview = () => page.locator('iframe.webview:visible').last().contentFrame().frameLocator('iframe#active-frame');
 const waitFor = async (pred, ms, what) => {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -104,9 +106,14 @@ try {
     await shot('2-completion');
     await page.keyboard.press('Escape');
     // Leave the file as it was and close the Problems panel.
-    await palette('File: Revert File');
-    await page.locator('.monaco-editor .view-lines', { hasText: 'optim_wrapper' }).first().waitFor({ state: 'detached', timeout: 15_000 });
-    await palette('View: Close Panel');
+    const typed = page.locator('.monaco-editor .view-lines', { hasText: 'optim_wrapper' });
+    await page.locator('.monaco-editor .view-lines').first().click();
+    for (let i = 0; i < 30 && (await typed.count()) > 0; i++) {
+      await page.keyboard.press('Control+Z');
+      await page.waitForTimeout(100);
+    }
+    if ((await typed.count()) > 0) throw new Error('could not undo the typed line');
+    await page.keyboard.press('Control+Shift+M'); // hide the Problems panel again
   });
 
   await step('merged preview', async () => {
@@ -155,12 +162,52 @@ try {
     await palette('MMCls: Plot training curves');
     await page.locator('.tabs-container .tab', { hasText: 'Curves: tiny_lenet' }).first().waitFor({ timeout: 30_000 });
     // The chart is drawn inside the webview's nested iframes.
-    const frame = page.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+    const frame = webview();
     await frame.locator('.uplot').first().waitFor({ timeout: 30_000 });
     const titles = await frame.locator('.chart h3').allInnerTexts();
     log('charts:', titles.join(', '));
     if (!titles.includes('loss')) throw new Error(`no loss chart: ${titles}`);
     await shot('7-training-curves');
+  });
+
+  await step('LR schedule', async () => {
+    await page.locator('.tabs-container .tab', { hasText: /^tiny_lenet\.py/ }).first().click();
+    await palette('MMCls: Visualise LR schedule');
+    await page.locator('.tabs-container .tab', { hasText: 'LR schedule: tiny_lenet' }).first().waitFor({ timeout: 30_000 });
+    await webview().locator('.uplot').first().waitFor({ timeout: 60_000 });
+    const info = await webview().locator('#info').innerText();
+    log('LR schedule:', info);
+    if (!/1 epochs × 3 iterations/.test(info)) throw new Error(`unexpected schedule summary: ${info}`);
+    await shot('8-lr-schedule');
+  });
+
+  await step('browse dataset', async () => {
+    await page.locator('.tabs-container .tab', { hasText: /^tiny_lenet\.py/ }).first().click();
+    await palette('MMCls: Browse dataset');
+    await page.locator('.tabs-container .tab', { hasText: 'Dataset: tiny_lenet' }).first().waitFor({ timeout: 30_000 });
+    await webview().locator('.grid img').first().waitFor({ timeout: 90_000 });
+    log('gallery:', await webview().locator('#msg').innerText());
+    await shot('9-browse-dataset');
+  });
+
+  await step('classify image', async () => {
+    // Explorer context menu on the image -> config -> checkpoint -> the top-5 table.
+    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'ankle_boot.png' }).first();
+    await row.scrollIntoViewIfNeeded();
+    await row.click({ button: 'right' });
+    await page.locator('.context-view .action-item', { hasText: 'Classify image' }).first().click();
+    await page.locator('.quick-input-widget input.input').waitFor({ state: 'visible', timeout: 30_000 });
+    await page.keyboard.type('tiny_lenet');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'tiny_lenet.py' }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'epoch_1.safetensors' }).first().waitFor({ timeout: 30_000 });
+    await page.keyboard.press('Enter');
+    await page.locator('.tabs-container .tab', { hasText: 'Classify: ankle_boot.png' }).first().waitFor({ timeout: 30_000 });
+    await webview().locator('#top tr td.score').first().waitFor({ timeout: 90_000 });
+    const rows = await webview().locator('#top tr').allInnerTexts();
+    log('top-5:', rows.slice(1).map((r) => r.replace(/\s+/g, ' ').trim()).join(' | '));
+    if (rows.length !== 6) throw new Error(`expected 5 classes, got ${rows.length - 1}`);
+    await shot('10-classify-image');
   });
 } catch (e) {
   ok = false;

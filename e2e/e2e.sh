@@ -41,6 +41,16 @@ test_dataloader = val_dataloader
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
 train_cfg = dict(max_epochs=1)
 PY
+# The first Fashion-MNIST-mini test image (an ankle boot) as a PNG, for "Classify image".
+node -e '
+const zlib = require("zlib"), fs = require("fs");
+const px = zlib.gunzipSync(fs.readFileSync(process.argv[1])).subarray(16, 16 + 784);
+const crc = (b) => { let c = ~0; for (const x of b) { c ^= x; for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1)); } return ~c >>> 0; };
+const chunk = (t, d) => { const l = Buffer.alloc(4); l.writeUInt32BE(d.length); const td = Buffer.concat([Buffer.from(t), d]); const c = Buffer.alloc(4); c.writeUInt32BE(crc(td)); return Buffer.concat([l, td, c]); };
+const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(28, 0); ihdr.writeUInt32BE(28, 4); ihdr[8] = 8; ihdr[9] = 0;
+const raw = Buffer.concat([...Array(28).keys()].map((y) => Buffer.concat([Buffer.from([0]), px.subarray(y * 28, y * 28 + 28)])));
+fs.writeFileSync(process.argv[2], Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]));
+' "$ROOT/data/fashion-mnist-mini/t10k-images-idx3-ubyte.gz" "$OUT/ws/ankle_boot.png"
 cat > "$OUT/ws/configs/e2e/broken.py" <<'PY'
 _base_ = '../lenet/lenet5_fashion-mnist-mini.py'
 
