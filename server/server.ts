@@ -165,8 +165,14 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     pending.set(
       file,
       setTimeout(() => {
-        pending.delete(file);
-        publish(file);
+        // Two event-loop turns later: a request read in the same turn (a completion sent with the
+        // keystroke) is answered first, the diagnostics right after.
+        setImmediate(() =>
+          setImmediate(() => {
+            pending.delete(file);
+            publish(file);
+          }),
+        );
       }, delay),
     );
   }
