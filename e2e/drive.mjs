@@ -209,6 +209,18 @@ try {
     if (rows.length !== 6) throw new Error(`expected 5 classes, got ${rows.length - 1}`);
     await shot('10-classify-image');
   });
+
+  await step('webview restored after reload', async () => {
+    // The open webviews come back from their saved state (WebviewPanelSerializer + setState).
+    await palette('Developer: Reload Window');
+    await page.waitForTimeout(3000);
+    await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
+    await page.locator('.tabs-container .tab', { hasText: 'Classify: ankle_boot.png' }).first().waitFor({ timeout: 120_000 });
+    await webview().locator('#top tr td.score').first().waitFor({ timeout: 90_000 });
+    const rows = await webview().locator('#top tr').allInnerTexts();
+    if (rows.length !== 6) throw new Error(`expected 5 classes after the reload, got ${rows.length - 1}`);
+    await shot('11-restored-after-reload');
+  });
 } catch (e) {
   ok = false;
   console.error('FAILED:', e.message);
