@@ -5,7 +5,7 @@
  * | kernel                              | how                                                       |
  * |-------------------------------------|-----------------------------------------------------------|
  * | Conv2DBackpropFilter                | one conv2d of x^T with dy^T as filter, dilation = stride    |
- * | Conv2DBackpropInput (replaces wasm) | one stride-1 conv2d per stride phase (XNNPACK)             |
+ * | Conv2DBackpropInput (replaces wasm) | one stride-1 conv2d of the stride-spread dy (XNNPACK)       |
  * | DepthwiseConv2dNativeBackpropFilter | one depthwiseConv2d the same way                            |
  * | DepthwiseConv2dNativeBackpropInput  | one stride-1 depthwiseConv2d per stride phase              |
  * | UnsortedSegmentSum                  | a loop over the wasm heap (linear, no matMul)              |
@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
 import {
-  conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC, explicitPoolPadding,
+  conv2dBackpropFilterNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC, explicitPoolPadding,
 } from './conv-grad-ops';
 
 type Shape4 = [number, number, number, number];
@@ -74,10 +74,107 @@ const conv2DBackpropFilter = opKernel('Conv2DBackpropFilter', (inp, attrs) => {
     attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
 });
 
+/**
+ * The filter [KH, KW, CI, CO] turned by 180 degrees and with its channels swapped ([KH, KW, CO, CI]),
+ * in one JavaScript pass. (The wasm Reverse, Transpose and StridedSlice kernels take hundreds of
+ * milliseconds on a 3x3x512x512 filter, far more than the convolution that follows.)
+ */
+function flipSwapFilter(filter: tf.Tensor4D): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  const src = filter.dataSync() as Float32Array;
+  const dst = new Float32Array(src.length);
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const so = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+      const d0 = (a * kw + b) * co * ci;
+      for (let i = 0; i < ci; i++) {
+        const si = so + i * co;
+        for (let o = 0; o < co; o++) dst[d0 + o * ci + i] = src[si + o];
+      }
+    }
+  }
+  return tf.tensor4d(dst, [kh, kw, co, ci]);
+}
+
+/** Pads (positive) or crops (negative) one spatial axis (1: height, 2: width) of an NHWC tensor. */
+function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): tf.Tensor4D {
+  if (before < 0 || after < 0) {
+    const begin = [0, 0, 0, 0];
+    const size = [...t.shape] as number[];
+    begin[axis] = Math.max(0, -before);
+    size[axis] = t.shape[axis] - Math.max(0, -before) - Math.max(0, -after);
+    t = tf.slice(t, begin, size);
+  }
+  if (before > 0 || after > 0) {
+    const p: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+    p[axis] = [Math.max(0, before), Math.max(0, after)];
+    t = tf.pad(t, p);
+  }
+  return t;
+}
+
+/**
+ * dL/dx of conv2d(x, W) (NHWC, dilation 1): dy spread out by the strides (zeros between rows and
+ * columns), padded, and correlated with the flipped, channel-swapped filter in one stride-1 XNNPACK
+ * convolution. Only activations are reshaped; the filter is rearranged once in JavaScript.
+ */
+function conv2dBackpropInputUpsampled(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number,
+  pad: Pad, rounding: Rounding): tf.Tensor4D {
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad as 'valid' | 'same' | number | backend_util.ExplicitPadding, rounding);
+  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw, filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo;
+  const [n, , , co] = dy.shape;
+  let d = dy;
+  if (sh > 1 || sw > 1) {
+    // [N, OH, 1, OW, 1, C] padded to [N, OH, sh, OW, sw, C]: each value followed by zeros.
+    d = tf.reshape(tf.pad(tf.reshape(dy, [n, oh, 1, ow, 1, co]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, oh * sh, ow * sw, co]);
+    d = tf.slice(d, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, co]);
+  }
+  if (n * oh * ow <= MATMUL_MAX_POSITIONS) return backpropInputByMatMul(info, dy, filter);
+  // dx[i] = sum_k d[i + top - k] W[k] = correlation of d, padded by KH-1-top before, with flip(W).
+  const uh = (oh - 1) * sh + 1;
+  const uw = (ow - 1) * sw + 1;
+  d = padOrCrop(d, 1, kh - 1 - top, ih + kh - 1 - uh - (kh - 1 - top));
+  d = padOrCrop(d, 2, kw - 1 - left, iw + kw - 1 - uw - (kw - 1 - left));
+  return tf.conv2d(d, flipSwapFilter(filter), 1, 'valid');
+}
+
+/**
+ * Up to this many output positions (N x OH x OW), dx is computed as a matrix product instead: the
+ * convolution would spend far longer packing a new filter (XNNPACK packs each filter it has not
+ * seen) than computing, which is what deep layers of small inputs and batches do.
+ */
+const MATMUL_MAX_POSITIONS = 32;
+
+/** dx by `dy [P, CO] x W^T [CO, KH*KW*CI]` (no filter copy), then each of the KH*KW columns added at its offset. */
+function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D {
+  const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw, filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo;
+  const [n, , , co] = dy.shape;
+  const ci = filter.shape[2];
+  const cols = tf.reshape(tf.matMul(tf.reshape(dy, [n * oh * ow, co]), tf.reshape(filter, [kh * kw * ci, co]), false, true), [n, oh, ow, kh * kw * ci]);
+  const hp = Math.max((oh - 1) * sh + kh, top + ih);
+  const wp = Math.max((ow - 1) * sw + kw, left + iw);
+  let acc: tf.Tensor4D | null = null;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      let part = tf.slice(cols, [0, 0, 0, (a * kw + b) * ci], [n, oh, ow, ci]) as tf.Tensor4D;
+      if (sh > 1 || sw > 1) {
+        part = tf.reshape(tf.pad(tf.reshape(part, [n, oh, 1, ow, 1, ci]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, oh * sh, ow * sw, ci]);
+        part = tf.slice(part, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, ci]);
+      }
+      const [, ph, pw] = part.shape;
+      part = tf.pad(part, [[0, 0], [a, hp - a - ph], [b, wp - b - pw], [0, 0]]);
+      acc = acc ? (tf.add(acc, part) as tf.Tensor4D) : part;
+    }
+  }
+  return tf.slice(acc!, [0, top, left, 0], [n, ih, iw, ci]);
+}
+
 const conv2DBackpropInput = opKernel('Conv2DBackpropInput', (inp, attrs) => {
   const dy = toNHWC(inp.dy as tf.Tensor4D, attrs.dataFormat);
   const shape = nhwcShape(attrs.inputShape as unknown as Shape4, attrs.dataFormat);
-  const dx = conv2dBackpropInputNHWC(shape, dy, inp.filter as tf.Tensor4D, attrs.strides as [number, number],
+  const dx = conv2dBackpropInputUpsampled(shape, dy, inp.filter as tf.Tensor4D, attrs.strides as [number, number],
     attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
   return fromNHWC(dx, attrs.dataFormat);
 });
