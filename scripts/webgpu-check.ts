@@ -14,6 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disposeWebGpu, initBackend } from '../runtime/backend';
 import { MODELS } from '../runtime/registry';
 import { ImageClassifier } from '../runtime/models';
+// Registers every model component (the import above is type-only; a bundle has no autoload).
+import '../runtime/models';
 import { ClsDataSample } from '../runtime/structures';
 import { layerParity, leNetParity, seq } from './webgpu-parity';
 

@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, disposeWebGpu } from '../runtime/backend';
 import { MODELS } from '../runtime/registry';
 import { ImageClassifier } from '../runtime/models';
+// Registers every model component (the import above is type-only; a bundle has no autoload).
+import '../runtime/models';
 import { ClsDataSample } from '../runtime/structures';
 
 export interface MemorySample {

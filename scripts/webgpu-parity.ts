@@ -14,6 +14,8 @@ import {
 import { MODELS } from '../runtime/registry';
 import { ClsDataSample } from '../runtime/structures';
 import { ImageClassifier } from '../runtime/models';
+// Registers every model component (the import above is type-only; a bundle has no autoload).
+import '../runtime/models';
 
 /** Deterministic pseudo-random numbers in [-1, 1) (the same generator as test/nn). */
 export function seq(n: number, seed = 1): Float32Array {
