@@ -5,7 +5,7 @@
  * | kernel                              | how                                                       |
  * |-------------------------------------|-----------------------------------------------------------|
  * | Conv2DBackpropFilter                | one conv2d of x^T with dy^T as filter, dilation = stride    |
- * | Conv2DBackpropInput (replaces wasm) | one stride-1 conv2d of the stride-spread dy (XNNPACK)       |
+ * | Conv2DBackpropInput (replaces wasm) | small: matMul; stride 1: one conv2d; else one per phase     |
  * | DepthwiseConv2dNativeBackpropFilter | one depthwiseConv2d the same way                            |
  * | DepthwiseConv2dNativeBackpropInput  | one stride-1 depthwiseConv2d per stride phase              |
  * | UnsortedSegmentSum                  | a loop over the wasm heap (linear, no matMul)              |
@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
 import {
-  conv2dBackpropFilterNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC, explicitPoolPadding,
+  conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, depthwiseBackpropFilterNHWC, depthwiseBackpropInputNHWC, explicitPoolPadding,
 } from './conv-grad-ops';
 
 type Shape4 = [number, number, number, number];
@@ -114,23 +114,20 @@ function padOrCrop(t: tf.Tensor4D, axis: 1 | 2, before: number, after: number): 
 }
 
 /**
- * dL/dx of conv2d(x, W) (NHWC, dilation 1): dy spread out by the strides (zeros between rows and
- * columns), padded, and correlated with the flipped, channel-swapped filter in one stride-1 XNNPACK
- * convolution. Only activations are reshaped; the filter is rearranged once in JavaScript.
+ * dL/dx of conv2d(x, W) (NHWC, dilation 1). Few output positions: a matrix product. Stride 1: dy,
+ * padded, correlated with the flipped, channel-swapped filter in one XNNPACK convolution (the filter
+ * rearranged once in JavaScript). Otherwise one convolution per stride phase.
  */
-function conv2dBackpropInputUpsampled(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number,
+function conv2dBackpropInputWasm(inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D, strides: [number, number] | number,
   pad: Pad, rounding: Rounding): tf.Tensor4D {
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad as 'valid' | 'same' | number | backend_util.ExplicitPadding, rounding);
   const { strideHeight: sh, strideWidth: sw, outHeight: oh, outWidth: ow, inHeight: ih, inWidth: iw, filterHeight: kh, filterWidth: kw } = info;
   const { top, left } = info.padInfo;
-  const [n, , , co] = dy.shape;
-  let d = dy;
-  if (sh > 1 || sw > 1) {
-    // [N, OH, 1, OW, 1, C] padded to [N, OH, sh, OW, sw, C]: each value followed by zeros.
-    d = tf.reshape(tf.pad(tf.reshape(dy, [n, oh, 1, ow, 1, co]), [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]), [n, oh * sh, ow * sw, co]);
-    d = tf.slice(d, [0, 0, 0, 0], [n, (oh - 1) * sh + 1, (ow - 1) * sw + 1, co]);
-  }
+  const n = dy.shape[0];
   if (n * oh * ow <= MATMUL_MAX_POSITIONS) return backpropInputByMatMul(info, dy, filter);
+  // Strided and large: one convolution per stride phase does 1/(sh*sw) of the work of a zero-spread dy.
+  if (sh > 1 || sw > 1) return conv2dBackpropInputNHWC(inputShape, dy, filter, strides, pad, rounding);
+  let d = dy;
   // dx[i] = sum_k d[i + top - k] W[k] = correlation of d, padded by KH-1-top before, with flip(W).
   const uh = (oh - 1) * sh + 1;
   const uw = (ow - 1) * sw + 1;
@@ -174,7 +171,7 @@ function backpropInputByMatMul(info: backend_util.Conv2DInfo, dy: tf.Tensor4D, f
 const conv2DBackpropInput = opKernel('Conv2DBackpropInput', (inp, attrs) => {
   const dy = toNHWC(inp.dy as tf.Tensor4D, attrs.dataFormat);
   const shape = nhwcShape(attrs.inputShape as unknown as Shape4, attrs.dataFormat);
-  const dx = conv2dBackpropInputUpsampled(shape, dy, inp.filter as tf.Tensor4D, attrs.strides as [number, number],
+  const dx = conv2dBackpropInputWasm(shape, dy, inp.filter as tf.Tensor4D, attrs.strides as [number, number],
     attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
   return fromNHWC(dx, attrs.dataFormat);
 });
