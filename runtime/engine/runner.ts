@@ -99,8 +99,9 @@ function toDataBatch(batch: unknown): { inputs: tf.Tensor | tf.Tensor[]; data_sa
 }
 
 /** A state-dict entry in PyTorch naming (dtype 'float32') turned into checkpoint TensorData and back. */
-async function checkpointIo() {
-  return import('./checkpoint');
+async function checkpointIo(): Promise<typeof import('./checkpoint')> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./checkpoint') as typeof import('./checkpoint');
 }
 
 /** A shell word, quoted when needed. */
@@ -266,12 +267,16 @@ export class Runner {
     const modelCfg = isDict(cfg.model) ? { ...cfg.model } : null;
     if (!modelCfg) throw new MmclsError('the config has no model = dict(type=...)', { code: 'config.model' });
     if (modelCfg.data_preprocessor === undefined && isDict(cfg.data_preprocessor)) modelCfg.data_preprocessor = cfg.data_preprocessor;
-    await import('../models');
+    // require, not import(): the same in compiled CommonJS and under tsx's require hook (tests).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('../models');
     this.model = MODELS.build<ImageClassifier>(modelCfg, undefined, { path: 'model', locate: this.locate });
     this.model.initWeights();
 
-    await import('../datasets');
-    await import('../evaluation');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('../datasets');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('../evaluation');
     if (this.mode === 'train') await this.setupTrain();
     else await this.setupTest();
 
@@ -344,13 +349,13 @@ export class Runner {
     }
 
     // Optimizer wrapper (+ auto_scale_lr), then the schedulers, which record the initial lr.
-    const { buildOptimWrapper, describeParams, scaleLr, setEngineLogger } = await import('./optim');
+    const { buildOptimWrapper, describeParams, scaleLr, setEngineLogger } = require('./optim') as typeof import('./optim');
     setEngineLogger((level, m) => (level === 'warning' ? this.logger.warning(m) : level === 'info' ? this.logger.info(m) : this.logger.debug(m)));
     if (!isDict(cfg.optim_wrapper)) throw new MmclsError('the config has no optim_wrapper = dict(optimizer=dict(type=..., lr=...))', { code: 'config.optim_wrapper' });
     this.optimWrapper = buildOptimWrapper(describeParams(this.model as never), cfg.optim_wrapper as never);
     const asl = isDict(cfg.auto_scale_lr) ? cfg.auto_scale_lr : null;
     if (asl && asl.enable) scaleLr(this.optimWrapper, asl as never, this.trainDataloader.batch_size);
-    const { buildParamSchedulers } = await import('./schedulers');
+    const { buildParamSchedulers } = require('./schedulers') as typeof import('./schedulers');
     const loop = this.trainLoop;
     this.paramSchedulers = buildParamSchedulers(cfg.param_scheduler ?? null, {
       optimizer: this.optimWrapper,
@@ -546,12 +551,12 @@ export class Runner {
       const data = toDataBatch(batch);
       let samples: unknown[];
       try {
-        const pre = this.model.preprocess(data as never, false);
-        try {
-          samples = this.model.predict(pre.inputs, pre.data_samples as never);
-        } finally {
-          pre.inputs.dispose();
-        }
+        // The forward pass's intermediate tensors (features, scores) go with the tidy scope; the
+        // predictions are plain arrays.
+        samples = tf.tidy(() => {
+          const pre = this.model.preprocess(data as never, false);
+          return this.model.predict(pre.inputs, pre.data_samples as never) as never;
+        });
       } finally {
         data.dispose();
       }
@@ -770,7 +775,7 @@ export class Runner {
   /** `load_from`: the weights only (non-strict, differences logged), as MMEngine's load_checkpoint. */
   async loadFrom(file: string): Promise<void> {
     const { dict } = await this.readForModel(file);
-    const { formatLoadReport } = await import('../nn/module');
+    const { formatLoadReport } = require('../nn/module') as typeof import('../nn/module');
     const report = this.model.loadStateDict(dict.stateDict as never, { strict: false });
     if (report.missing.length || report.unexpected.length || report.mismatched.length) this.logger.warning(formatLoadReport(report, `The model and loaded state dict (${file}) do not match exactly`));
     if (report.loaded === 0) {

@@ -187,7 +187,8 @@ export class VisualizationHook extends Hook {
     const dir = this.out_dir ? path.resolve(runner.logDir, this.out_dir) : path.join(runner.logDir, 'vis_image');
     fs.mkdirSync(dir, { recursive: true });
     const inputs = (batch as { inputs?: unknown[] }).inputs ?? [];
-    const { encodePng } = await import('../../datasets/imageio');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { encodePng } = require('../../datasets/imageio') as typeof import('../../datasets/imageio');
     const classes = runner.datasetMeta?.classes as string[] | undefined;
     for (let i = 0; i < outputs.length; i++) {
       const idx = this.seen++;
