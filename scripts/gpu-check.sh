@@ -35,7 +35,7 @@ else
 fi
 
 # Vulkan: the loader (libvulkan1) if the system has none, and the NVIDIA driver's ICD.
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+if ! ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1' >/dev/null; then
   deb=$(ls "$D"/libvulkan1_*.deb 2>/dev/null | head -1)
   if [ -n "$deb" ]; then
     rm -rf "$D/vk" && mkdir -p "$D/vk" && dpkg-deb -x "$deb" "$D/vk"
@@ -49,7 +49,7 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
   for f in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
     if [ -f "$f" ]; then export VK_DRIVER_FILES=$f; break; fi
   done
-  if [ -z "${VK_DRIVER_FILES:-}" ] && ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia\.so\.0'; then
+  if [ -z "${VK_DRIVER_FILES:-}" ] && ldconfig -p 2>/dev/null | grep 'libGLX_nvidia\.so\.0' >/dev/null; then
     # The driver's Vulkan entry points live in libGLX_nvidia; its manifest is sometimes not mounted.
     printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3"}}\n' > "$D/nvidia_icd.json"
     export VK_DRIVER_FILES=$D/nvidia_icd.json
