@@ -91,6 +91,8 @@ interface CacheEntry {
  * once; unsaved editor buffers come through `readFile` and are always current).
  */
 export const STAT_INTERVAL_MS = 100;
+/** `mtimeMs` of a file read without a stat: its first check reads it again and compares the text. */
+const UNKNOWN_MTIME = -2;
 /** Parsed files by absolute path; an entry is reused while the file's mtime and size (or overlay text) are unchanged. */
 const parseCache = new Map<string, CacheEntry>();
 
@@ -104,7 +106,26 @@ function readAndParse(file: string, options: LoadOptions): CacheEntry {
     return e;
   }
   const now = Date.now();
-  if (cached && cached.mtimeMs >= 0 && now - cached.checkedAt < STAT_INTERVAL_MS) return cached;
+  if (cached && (cached.mtimeMs >= 0 || cached.mtimeMs === UNKNOWN_MTIME) && now - cached.checkedAt < STAT_INTERVAL_MS) return cached;
+  if (!cached) {
+    // First sight of the file in this process: just read it (a stat is only needed to tell later
+    // whether it changed; that first check, one interval from now, compares the text instead).
+    let source: string | undefined;
+    try {
+      source = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EISDIR') throw new MmclsError('not a config file (expected a .py file)', { code: 'config.not-found', location: { file } });
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new MmclsError('config file not found (check the path)', { code: 'config.not-found', location: { file } });
+      source = undefined;
+    }
+    if (source !== undefined) {
+      if (source.charCodeAt(0) === 0xfeff) source = source.slice(1);
+      const e: CacheEntry = { mtimeMs: UNKNOWN_MTIME, size: -1, source, parsed: parseSource(source), checkedAt: now };
+      parseCache.set(file, e);
+      return e;
+    }
+  }
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(file, { throwIfNoEntry: false });
@@ -113,7 +134,7 @@ function readAndParse(file: string, options: LoadOptions): CacheEntry {
   }
   if (!st) throw new MmclsError('config file not found (check the path)', { code: 'config.not-found', location: { file } });
   if (!st.isFile()) throw new MmclsError('not a config file (expected a .py file)', { code: 'config.not-found', location: { file } });
-  if (cached && cached.mtimeMs === st.mtimeMs && cached.size === st.size) {
+  if (cached && cached.mtimeMs !== UNKNOWN_MTIME && cached.mtimeMs === st.mtimeMs && cached.size === st.size) {
     cached.checkedAt = now;
     return cached;
   }
