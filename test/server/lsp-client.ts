@@ -153,7 +153,10 @@ export class LspClient {
       } catch {
         // already gone
       }
-      await new Promise((r) => setTimeout(r, 100));
+      // A loaded machine may take a while to end the process after `exit`: wait for it before killing.
+      for (let waited = 0; !this.exited && waited < 10_000; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       if (!this.exited) this.proc.kill();
     }
     this.conn.dispose();
