@@ -34,3 +34,55 @@ export function modelComplexityOfConfig(
   const result = analyzeComplexity(model, [inputChannelsOf(cfg), size[0], size[1] ?? size[0]]);
   return { result, model };
 }
+
+type Dict = Record<string, unknown>;
+const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The pipeline the model is evaluated with: test_dataloader's, else val_dataloader's, else `test_pipeline`. */
+function evalPipeline(cfg: Dict): { pipeline: unknown[]; datasetType?: string } | undefined {
+  for (const key of ['test_dataloader', 'val_dataloader']) {
+    const ds = isDict(cfg[key]) ? (cfg[key] as Dict).dataset : undefined;
+    if (isDict(ds) && Array.isArray(ds.pipeline)) {
+      return { pipeline: ds.pipeline, datasetType: typeof ds.type === 'string' ? ds.type : undefined };
+    }
+  }
+  if (Array.isArray(cfg.test_pipeline)) return { pipeline: cfg.test_pipeline };
+  return undefined;
+}
+
+function pair(v: unknown): [number, number] | undefined {
+  if (typeof v === 'number' && v > 0) return [v, v];
+  // MMCV sizes are (w, h); the input shape is (h, w).
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && x > 0)) return [v[1] as number, v[0] as number];
+  return undefined;
+}
+
+/**
+ * The [H, W] a config's model sees at test time, as MMClassification's own measurements choose it:
+ * the last CenterCrop / EfficientNetCenterCrop `crop_size` of the test pipeline, else a final
+ * `Resize(scale)`, else 32 for CIFAR and 28 for MNIST-style data without a resize, else
+ * `backbone.img_size`, else 224 (get_flops.py's default).
+ */
+export function inputSizeOf(cfg: Dict): [number, number] {
+  const ev = evalPipeline(cfg);
+  if (ev) {
+    const steps = ev.pipeline.filter(isDict);
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const t = steps[i];
+      if (t.type === 'CenterCrop' || t.type === 'EfficientNetCenterCrop') {
+        const s = pair(t.crop_size);
+        if (s) return s;
+      }
+    }
+    const resizes = steps.filter((t) => t.type === 'Resize');
+    const last = resizes.length ? pair(resizes[resizes.length - 1].scale) : undefined;
+    if (last) return last;
+    if (ev.datasetType && /^CIFAR/.test(ev.datasetType)) return [32, 32];
+    if (ev.datasetType && /MNIST$/.test(ev.datasetType)) return [28, 28];
+  }
+  const model = isDict(cfg.model) ? cfg.model : {};
+  const backbone = isDict(model.backbone) ? model.backbone : {};
+  const img = pair(backbone.img_size);
+  if (img) return img;
+  return [224, 224];
+}

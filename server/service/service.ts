@@ -814,9 +814,20 @@ export class LanguageService {
     return lens;
   }
 
-  /** FLOPs/params of the config's model at 3×224×224, as `mmcls flops` computes them; cached by the merged model config. */
-  flops(cfg: ConfigDict, size = 224): { title: string; table: string } {
-    const key = JSON.stringify([cfg.model, cfg.data_preprocessor ?? null, size]);
+  /**
+   * FLOPs/params of the config's model at its test input size (as `mmcls flops` computes them without
+   * `--shape`); cached by the merged model config and that size.
+   */
+  flops(cfg: ConfigDict): { title: string; table: string } {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { inputSizeOf } = require('../../runtime/analysis/config-flops') as typeof import('../../runtime/analysis/config-flops');
+    let hw: [number, number] = [224, 224];
+    try {
+      hw = inputSizeOf(cfg as Record<string, unknown>);
+    } catch {
+      // a half-typed pipeline: keep get_flops.py's default
+    }
+    const key = JSON.stringify([cfg.model, cfg.data_preprocessor ?? null, hw]);
     const hit = this.flopsCache.get(key);
     if (hit) return hit;
     let r: { title: string; table: string };
@@ -825,11 +836,11 @@ export class LanguageService {
       const { modelComplexityOfConfig, inputChannelsOf } = require('../../runtime/analysis/config-flops') as typeof import('../../runtime/analysis/config-flops');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { formatSummary, formatTable } = require('../../runtime/analysis/complexity') as typeof import('../../runtime/analysis/complexity');
-      const { result, model } = modelComplexityOfConfig(cfg as Record<string, unknown>, [size, size]);
+      const { result, model } = modelComplexityOfConfig(cfg as Record<string, unknown>, hw);
       const c = inputChannelsOf(cfg as Record<string, unknown>);
       const params = `${(result.params / 1e6).toFixed(2)} M params`;
       const flops = result.flops >= 1e8 ? `${(result.flops / 1e9).toFixed(2)} GFLOPs` : `${(result.flops / 1e6).toFixed(2)} MFLOPs`;
-      r = { title: `${modelName(cfg)} · ${params} · ${flops} @ ${c}×${size}×${size}`, table: `${formatSummary(result)}\n${formatTable(model, result)}` };
+      r = { title: `${modelName(cfg)} · ${params} · ${flops} @ ${c}×${hw[0]}×${hw[1]}`, table: `${formatSummary(result)}\n${formatTable(model, result)}` };
     } catch (e) {
       r = { title: `FLOPs: ${oneLine((e as Error).message)}`, table: String((e as Error).message) };
     }
