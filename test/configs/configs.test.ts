@@ -12,7 +12,9 @@ import { dumpJson, dumpPython, loadConfig } from '../../runtime/config';
 const REPO = path.resolve(__dirname, '..', '..');
 const CONFIGS = path.join(REPO, 'configs');
 const REFERENCE_DIR = process.env.MMCLS_REFERENCE_DIR ?? path.resolve(REPO, '..', 'shared', 'reference', 'models');
-const FULL_FASHION_MNIST = path.resolve(REPO, '..', 'shared', 'data', 'fashion-mnist');
+// The shared copy beside the repository, else Debian's package dataset-fashion-mnist (CI installs it).
+const FULL_FASHION_MNIST = [path.resolve(REPO, '..', 'shared', 'data', 'fashion-mnist'), '/usr/share/datasets/fashion-mnist']
+  .find((d) => fs.existsSync(path.join(d, 'train-images-idx3-ubyte.gz'))) ?? path.resolve(REPO, '..', 'shared', 'data', 'fashion-mnist');
 
 function listConfigs(dir: string): string[] {
   const out: string[] = [];
