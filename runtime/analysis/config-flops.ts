@@ -1,4 +1,5 @@
 import { MmclsError } from '../errors';
+import { evalPipelineOf } from '../config/pipelines';
 import { MODELS } from '../registry';
 import { Module } from '../nn/module';
 import '../models';
@@ -38,18 +39,6 @@ export function modelComplexityOfConfig(
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The pipeline the model is evaluated with: test_dataloader's, else val_dataloader's, else `test_pipeline`. */
-function evalPipeline(cfg: Dict): { pipeline: unknown[]; datasetType?: string } | undefined {
-  for (const key of ['test_dataloader', 'val_dataloader']) {
-    const ds = isDict(cfg[key]) ? (cfg[key] as Dict).dataset : undefined;
-    if (isDict(ds) && Array.isArray(ds.pipeline)) {
-      return { pipeline: ds.pipeline, datasetType: typeof ds.type === 'string' ? ds.type : undefined };
-    }
-  }
-  if (Array.isArray(cfg.test_pipeline)) return { pipeline: cfg.test_pipeline };
-  return undefined;
-}
-
 function pair(v: unknown): [number, number] | undefined {
   if (typeof v === 'number' && v > 0) return [v, v];
   // MMCV sizes are (w, h); the input shape is (h, w).
@@ -64,9 +53,9 @@ function pair(v: unknown): [number, number] | undefined {
  * `backbone.img_size`, else 224 (get_flops.py's default).
  */
 export function inputSizeOf(cfg: Dict): [number, number] {
-  const ev = evalPipeline(cfg);
+  const ev = evalPipelineOf(cfg);
   if (ev) {
-    const steps = ev.pipeline.filter(isDict);
+    const steps = ev.pipeline;
     for (let i = steps.length - 1; i >= 0; i--) {
       const t = steps[i];
       if (t.type === 'CenterCrop' || t.type === 'EfficientNetCenterCrop') {

@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { MmclsError } from '../errors';
+import { evalPipelineOf } from '../config/pipelines';
 
 export interface ClassScore {
   /** Class index. */
@@ -42,13 +43,10 @@ export interface InferenceOptions {
 type Dict = { [k: string]: unknown };
 const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The test pipeline of a config: test_dataloader.dataset.pipeline, else test_pipeline, else the val one. */
+/** The test pipeline of a config: test_dataloader.dataset.pipeline, else the val one, else test_pipeline. */
 function testPipeline(cfg: Dict): Dict[] {
-  for (const key of ['test_dataloader', 'val_dataloader']) {
-    const dl = cfg[key];
-    if (isDict(dl) && isDict(dl.dataset) && Array.isArray(dl.dataset.pipeline)) return dl.dataset.pipeline.filter(isDict);
-  }
-  for (const key of ['test_pipeline', 'val_pipeline']) if (Array.isArray(cfg[key])) return (cfg[key] as unknown[]).filter(isDict);
+  const ev = evalPipelineOf(cfg);
+  if (ev) return ev.pipeline;
   throw new MmclsError('the config has no test pipeline (test_dataloader.dataset.pipeline or test_pipeline)', { code: 'config.pipeline' });
 }
 
