@@ -17,3 +17,4 @@ export * from './backbones/vision_transformer';
 export * from './heads/vision_transformer_head';
 export * from './heads/multi_label_head';
 export * from './heads/stacked_head';
+export * from './backbones/efficientnet';

@@ -3,6 +3,7 @@ import { MmclsError } from '../errors';
 import { MODELS } from '../registry';
 import { GELU, HSigmoid, HSwish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Tanh, Dropout, DropPath } from './activation';
 import { Conv2d, Conv2dOptions, Padding2d, Pair } from './conv';
+import { Conv2dAdaptivePadding } from './conv2d_adaptive_padding';
 import { Identity, Layer } from './layer';
 import { ShapeContext, ShapeValue } from './module';
 import { BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, _BatchNorm } from './norm';
@@ -72,9 +73,10 @@ export function buildActivationLayer(cfg: LayerCfg): Layer {
   return make(args);
 }
 
-/** MMCV's `build_conv_layer(cfg, ...)`: only plain 2-D convolutions (`Conv2d` / `Conv`). */
+/** MMCV's `build_conv_layer(cfg, ...)`: 2-D convolutions (`Conv2d` / `Conv`, `Conv2dAdaptivePadding`). */
 export function buildConvLayer(cfg: LayerCfg | null | undefined, options: Conv2dOptions): Conv2d {
-  if (cfg && cfg.type !== 'Conv2d' && cfg.type !== 'Conv') throw cfgError('conv_cfg', cfg, 'Conv2d, Conv');
+  if (cfg && cfg.type === 'Conv2dAdaptivePadding') return new Conv2dAdaptivePadding(options);
+  if (cfg && cfg.type !== 'Conv2d' && cfg.type !== 'Conv') throw cfgError('conv_cfg', cfg, 'Conv2d, Conv, Conv2dAdaptivePadding');
   return new Conv2d(options);
 }
 

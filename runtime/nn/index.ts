@@ -7,3 +7,4 @@ export * from './pooling';
 export * from './builders';
 export * from './init';
 export * from './transformer';
+export * from './conv2d_adaptive_padding';
