@@ -18,4 +18,7 @@ export * from './heads/vision_transformer_head';
 export * from './heads/multi_label_head';
 export * from './heads/stacked_head';
 export * from './backbones/efficientnet';
+export * from './backbones/convnext';
+export * from './backbones/regnet';
+export * from './backbones/shufflenet_v1';
 export * from './backbones/res2net';

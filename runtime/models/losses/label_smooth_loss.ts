@@ -61,13 +61,14 @@ export class LabelSmoothLoss extends LossModule {
     } else {
       useSigmoid = useSigmoid ?? false;
     }
-    this.ce = new CrossEntropyLoss({
+    // A child module as in MMCls (`head.loss_module.ce` in named_modules and the FLOPs table).
+    this.ce = this.addModule('ce', new CrossEntropyLoss({
       use_sigmoid: useSigmoid,
       use_soft: !useSigmoid,
       reduction,
       class_weight: options.class_weight ?? null,
       pos_weight: options.pos_weight ?? null,
-    });
+    }));
   }
 
   /** Class indices become one-hot; [N, C] targets pass through. */
