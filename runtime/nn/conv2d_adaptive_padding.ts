@@ -33,7 +33,8 @@ export class Conv2dAdaptivePadding extends Conv2d {
   }
 
   override forward(x: tf.Tensor): tf.Tensor {
-    const [t, b, l, r] = this.adaptivePadding(x.shape[1], x.shape[2]);
+    const [, h, w] = (x as tf.Tensor4D).shape;
+    const [t, b, l, r] = this.adaptivePadding(h, w);
     if (t || b || l || r) x = tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
     return super.forward(x);
   }
