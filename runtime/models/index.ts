@@ -22,3 +22,4 @@ export * from './backbones/convnext';
 export * from './backbones/regnet';
 export * from './backbones/shufflenet_v1';
 export * from './backbones/res2net';
+export * from './backbones/cspnet';
