@@ -18,6 +18,8 @@ import type {
   Position, ServiceCodeLens, ServiceCompletion, ServiceDiagnostic, ServiceFold, ServiceHover, ServiceInlayHint, ServiceSemanticToken,
   ServiceSymbol, Severity, Span, FileLocation,
 } from './types';
+import { datasetSize, DatasetSize } from './dataset-size';
+import { headInputProblem } from './shapes';
 import { WorkspaceIndex } from './workspace';
 
 interface Doc {
@@ -391,21 +393,7 @@ export class LanguageService {
         break;
       }
     }
-    const backbone = isDict(model) ? model.backbone : undefined;
-    const expected = isDict(backbone) ? backboneOutChannels(backbone) : undefined;
-    const neck = isDict(model) ? model.neck : undefined;
-    const neckKeeps = neck === undefined || neck === null || (isDict(neck) && neck.type === 'GlobalAveragePooling');
-    if (expected !== undefined && neckKeeps && isDict(head) && typeof head.in_channels === 'number' && head.in_channels !== expected) {
-      const key = this.ownAt(a, ['model', 'head', 'in_channels']) ?? this.ownAt(a, ['model', 'backbone', 'depth']) ?? this.ownAt(a, ['model', 'backbone', 'type']);
-      if (key) {
-        push({
-          span: spanOf(key.keyRange),
-          severity: 'warning',
-          code: 'mmcls.in-channels-mismatch',
-          message: `model.head.in_channels is ${head.in_channels}, but the backbone (${String((backbone as Dict).type)}${(backbone as Dict).depth !== undefined ? `, depth ${String((backbone as Dict).depth)}` : ''}) gives ${expected} channels. Set in_channels=${expected}.`,
-        });
-      }
-    }
+    this.headInputCheck(a, value, push);
     // `_delete_` stays in the merged config only where there was nothing to delete (as in MMEngine).
     const visit = (v: unknown, segs: Segment[], depth: number) => {
       if (depth > 40) return;
@@ -426,6 +414,40 @@ export class LanguageService {
       }
     };
     visit(value, [], 0);
+  }
+
+  /**
+   * The head's `in_channels` against the features the backbone and neck give at the config's test
+   * input size, by the runtime's shape inference (server/service/shapes.ts); silent when the
+   * shapes cannot be inferred.
+   */
+  private headInputCheck(a: Analysis, value: ConfigDict, push: (d: ServiceDiagnostic) => void): void {
+    const p = headInputProblem(value as Record<string, unknown>);
+    if (!p) return;
+    const model = value.model as Dict;
+    const own = (prefix: string[]) => a.own.find((k) => k.path.length > prefix.length && samePath(k.path.slice(0, prefix.length), prefix));
+    const key =
+      p.kind === 'not-pooled'
+        ? (this.ownAt(a, ['model', 'neck']) ?? this.ownAt(a, ['model', 'head', 'in_channels']) ?? own(['model', 'backbone']) ?? own(['model', 'head']))
+        : (this.ownAt(a, ['model', 'head', 'in_channels']) ?? own(['model', 'backbone']) ?? own(['model', 'neck']) ?? this.ownAt(a, ['model', 'neck']) ?? own(['model', 'head']));
+    if (!key) return;
+    const source = `the backbone (${describeModule(model.backbone)})${isDict(model.neck) || (Array.isArray(model.neck) && model.neck.length) ? ` with its neck (${describeNeck(model.neck)})` : ''}`;
+    const at = `${p.input[0]}×${p.input[1]}×${p.input[2]}`;
+    if (p.kind === 'in-channels') {
+      push({
+        span: spanOf(key.keyRange),
+        severity: 'warning',
+        code: 'mmcls.in-channels-mismatch',
+        message: `model.head.in_channels is ${p.inChannels}, but ${source} gives ${p.channels} channels (features of shape [${p.feature.join(', ')}] for a ${at} input). Set in_channels=${p.channels}.`,
+      });
+    } else {
+      push({
+        span: spanOf(key.keyRange),
+        severity: 'warning',
+        code: 'mmcls.head-input-not-pooled',
+        message: `model.head (${describeModule(model.head)}) gets a feature map of shape [${p.feature.join(', ')}] from ${source} for a ${at} input, but its linear layer needs pooled [N, C] features. Add neck=dict(type='GlobalAveragePooling') (in_channels would then be ${p.feature[1]}).`,
+      });
+    }
   }
 
   // ------------------------------------------------------------------ completion
@@ -810,7 +832,16 @@ export class LanguageService {
       const r = this.flops(cfg);
       return { ...lens, title: r.title, table: r.table };
     }
-    if (lens.kind === 'lr') return { ...lens, title: lrSummary(cfg) };
+    if (lens.kind === 'lr') {
+      let trainSet: DatasetSize | undefined;
+      try {
+        const file = path.resolve(lens.file);
+        trainSet = datasetSize(valueAt(cfg, ['train_dataloader', 'dataset']), this.index.rootOf(file) ?? path.dirname(file));
+      } catch (e) {
+        this.log(`train set size of ${lens.file}: ${(e as Error).message}`);
+      }
+      return { ...lens, title: lrSummary(cfg, trainSet) };
+    }
     return lens;
   }
 
@@ -1067,20 +1098,17 @@ function subtreeText(segs: Segment[], v: unknown): string {
   return lines.length > 40 ? `${lines.slice(0, 40).join('\n')}\n# ... ${lines.length - 40} more lines\n` : text;
 }
 
-/** Output channels of the common backbones (last stage), for the head's `in_channels` check. */
-function backboneOutChannels(b: Dict): number | undefined {
-  const t = typeof b.type === 'string' ? b.type.replace(/^\w+\./, '') : '';
-  const outIdx = b.out_indices;
-  const lastStageOnly = outIdx === undefined || (Array.isArray(outIdx) && outIdx.length === 1 && outIdx[0] === 3);
-  if (!lastStageOnly) return undefined;
-  if (['ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNet_CIFAR', 'ResNeXt', 'SEResNet', 'SEResNeXt'].includes(t)) {
-    const depth = b.depth;
-    if (typeof depth !== 'number') return undefined;
-    if (b.num_stages !== undefined && b.num_stages !== 4) return undefined;
-    if (b.base_channels !== undefined && b.base_channels !== 64) return undefined;
-    return depth === 18 || depth === 34 ? 512 : [50, 101, 152, 200, 269].includes(depth) ? 2048 : undefined;
-  }
-  return undefined;
+function describeModule(v: unknown): string {
+  if (!isDict(v)) return String(v);
+  const t = String(v.type ?? '?').replace(/^\w+\./, '');
+  if (typeof v.depth === 'number') return `${t}, depth ${v.depth}`;
+  if (typeof v.arch === 'string') return `${t}, arch '${v.arch}'`;
+  if (typeof v.widen_factor === 'number') return `${t}, widen_factor ${v.widen_factor}`;
+  return t;
+}
+
+function describeNeck(v: unknown): string {
+  return Array.isArray(v) ? v.map(describeModule).join(' → ') : describeModule(v);
 }
 
 function modelName(cfg: ConfigDict): string {
@@ -1098,26 +1126,52 @@ function fmtLr(x: number): string {
   return a >= 1e-4 && a < 1e4 ? String(Number(x.toPrecision(3))) : x.toExponential(2).replace(/\.?0+e/, 'e');
 }
 
-/** Key values of the learning-rate curve, per epoch (or per iteration for iteration-based training). */
-export function lrSummary(cfg: ConfigDict): string {
+/**
+ * Key values of the learning-rate curve, per epoch (or per iteration for iteration-based
+ * training). The iterations per epoch come from `trainSet` (the train dataset's length, when it
+ * is known) and `train_dataloader.batch_size`; without them only schedules whose epoch values do
+ * not depend on that number are drawn, and the title says nothing about iterations.
+ */
+export function lrSummary(cfg: ConfigDict, trainSet?: DatasetSize): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { scheduleFromConfig } = require('../../runtime/engine/schedulers/simulate') as typeof import('../../runtime/engine/schedulers/simulate');
-    const batch = valueAt(cfg, ['train_dataloader', 'batch_size']);
-    // The lens shows values at epoch starts; 100 iterations per epoch stand in for the dataset size.
-    const c = scheduleFromConfig(cfg as Record<string, unknown>, { dataset_size: (typeof batch === 'number' && batch > 0 ? batch : 1) * 100 });
-    const ipe = c.iters_per_epoch;
+    const { scheduleFromConfig, itersPerEpoch } = require('../../runtime/engine/schedulers/simulate') as typeof import('../../runtime/engine/schedulers/simulate');
+    const dl = isDict(cfg.train_dataloader) ? cfg.train_dataloader : {};
+    const batch = typeof dl.batch_size === 'number' && dl.batch_size > 0 ? dl.batch_size : 1;
+    const known = trainSet && trainSet.size > 0 ? itersPerEpoch(trainSet.size, batch, 1, dl.drop_last === true) : undefined;
+    const train = isDict(cfg.train_cfg) ? cfg.train_cfg : {};
+    const byEpoch = typeof train.type === 'string' ? train.type.replace(/^\w+\./, '') !== 'IterBasedTrainLoop' : train.by_epoch !== false;
+    const scheds = ((Array.isArray(cfg.param_scheduler) ? cfg.param_scheduler : [cfg.param_scheduler]) as unknown[]).filter((s): s is Dict => isDict(s));
+    // Epoch-start values depend on the iterations per epoch only through schedulers counted in
+    // iterations (by_epoch=False) in epoch-based training, or epoch schedulers converted to
+    // iterations in iteration-based training.
+    const counted = scheds.filter((s) => (byEpoch ? s.by_epoch === false : s.convert_to_iter_based === true && s.by_epoch !== false));
+    const baseLr = valueAt(cfg, ['optim_wrapper', 'optimizer', 'lr']);
+    if (known === undefined && counted.length && typeof baseLr === 'number') {
+      const names = [...new Set(counted.map((s) => String(s.type ?? '?').replace(/^\w+\./, '')))].join(', ');
+      const what = byEpoch ? `${names} ${counted.length === 1 ? 'counts' : 'count'} iterations` : `${names} ${counted.length === 1 ? 'is' : 'are'} converted to iterations`;
+      const len = byEpoch ? (typeof train.max_epochs === 'number' ? ` · ${train.max_epochs} epochs` : '') : typeof train.max_iters === 'number' ? ` · ${train.max_iters} iters` : '';
+      return `LR ${fmtLr(baseLr)} (optimizer) · ${what} and the train set size is unknown${len}`;
+    }
+    // With the count unknown and not needed, one iteration per epoch gives exactly the epoch values.
+    const ipe = known ?? 1;
+    const c = scheduleFromConfig(cfg as Record<string, unknown>, { dataset_size: ipe * batch });
+    const len = c.by_epoch ? `${c.max_epochs} epochs` : `${c.max_iters} iters`;
+    const perEpoch = c.by_epoch && known !== undefined ? ` × ${known} it/epoch${/^the standard/.test(trainSet?.from ?? '') ? ' (standard split)' : ''}` : '';
     const unit = c.by_epoch ? 'ep' : 'it';
     const step = c.by_epoch ? ipe : Math.max(1, Math.floor(c.lr.length / 200));
     const pts: [number, number][] = [];
     for (let i = 0; i < c.lr.length; i += step) pts.push([c.by_epoch ? i / ipe : i, c.lr[i]]);
     const changes = pts.filter((p, i) => i === 0 || Math.abs(p[1] - pts[i - 1][1]) > 1e-12 * Math.max(1, Math.abs(p[1])));
     const end = c.lr[c.lr.length - 1];
-    const len = c.by_epoch ? `${c.max_epochs} epochs` : `${c.max_iters} iters`;
-    if (changes.length <= 5) return `LR ${changes.map(([e, v], i) => (i === 0 ? fmtLr(v) : `${fmtLr(v)} @${unit}${e}`)).join(' → ')} · ${len}`;
-    const max = Math.max(...c.lr);
-    const min = Math.min(...c.lr);
-    return `LR ${fmtLr(c.lr[0])} → ${fmtLr(end)} over ${len} (max ${fmtLr(max)}, min ${fmtLr(min)})`;
+    if (changes.length <= 5) return `LR ${changes.map(([e, v], i) => (i === 0 ? fmtLr(v) : `${fmtLr(v)} @${unit}${e}`)).join(' → ')} · ${len}${perEpoch}`;
+    let max = -Infinity;
+    let min = Infinity;
+    for (const v of c.lr) {
+      if (v > max) max = v;
+      if (v < min) min = v;
+    }
+    return `LR ${fmtLr(c.lr[0])} → ${fmtLr(end)} over ${len}${perEpoch} (max ${fmtLr(max)}, min ${fmtLr(min)})`;
   } catch (e) {
     return `LR: ${oneLine((e as Error).message)}`;
   }

@@ -102,6 +102,16 @@ export class WorkspaceIndex {
     this.roots = roots.map((r) => path.resolve(r));
   }
 
+  /** The workspace folder holding `file` (the innermost), where training from the editor runs. */
+  rootOf(file: string): string | undefined {
+    let best: string | undefined;
+    for (const r of this.roots) {
+      const rel = path.relative(r, file);
+      if (!rel.startsWith('..') && !path.isAbsolute(rel) && (!best || r.length > best.length)) best = r;
+    }
+    return best;
+  }
+
   setGlobs(globs: string[]): void {
     this.globs = globs.filter((g) => typeof g === 'string' && g.length > 0).map(globToRegExp);
   }
