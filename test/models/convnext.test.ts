@@ -187,7 +187,7 @@ describe('ConvNeXt', () => {
   });
 
   it('rejects unknown arch names and malformed arch dicts', () => {
-    assert.throws(() => new ConvNeXt({ arch: 'tinyy' }), (e: unknown) => e instanceof MmclsError && /tinyy/.test(e.message) && /tiny/.test(e.message));
+    assert.throws(() => new ConvNeXt({ arch: 'tinyy' as 'tiny' }), (e: unknown) => e instanceof MmclsError && /tinyy/.test(e.message) && /tiny/.test(e.message));
     assert.throws(() => new ConvNeXt({ arch: { depths: [1, 1], channels: [8] } }), MmclsError);
   });
 });

@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { MODELS } from '../../runtime/registry';
-import { ImageClassifier, RegNet, adjustWidthGroup, generateRegNet, stagesFromBlocks } from '../../runtime/models';
+import { ImageClassifier, RegNet, RegNetArchName, adjustWidthGroup, generateRegNet, stagesFromBlocks } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { MmclsError } from '../../runtime/errors';
 import { seq, useTestBackend } from '../nn/helpers';
@@ -11,7 +11,7 @@ describe('RegNet', () => {
 
   // Stage widths and depths of the RegNetX models (Designing Network Design Spaces, appendix tables),
   // group widths, and the model zoo's parameters (M) and FLOPs (G) at 224x224.
-  const presets: [string, number[], number[], number[], number, number][] = [
+  const presets: [RegNetArchName, number[], number[], number[], number, number][] = [
     ['regnetx_400mf', [32, 64, 160, 384], [1, 2, 7, 12], [16, 16, 16, 16], 5.16, 0.41],
     ['regnetx_800mf', [64, 128, 288, 672], [1, 3, 7, 5], [16, 16, 16, 16], 7.26, 0.81],
     ['regnetx_1.6gf', [72, 168, 408, 912], [2, 4, 10, 2], [24, 24, 24, 24], 9.19, 1.63],
@@ -84,7 +84,7 @@ describe('RegNet', () => {
   });
 
   it('rejects an unknown arch and deep_stem', () => {
-    assert.throws(() => new RegNet({ arch: 'regnety_400mf' }), (e: unknown) => e instanceof MmclsError && /regnetx_400mf/.test(e.message));
+    assert.throws(() => new RegNet({ arch: 'regnety_400mf' as 'regnetx_400mf' }), (e: unknown) => e instanceof MmclsError && /regnetx_400mf/.test(e.message));
     assert.throws(() => new RegNet({ arch: 'regnetx_400mf', deep_stem: true }), MmclsError);
     assert.throws(() => new RegNet({ arch: 'regnetx_400mf', out_indices: [4] }), MmclsError);
   });

@@ -102,9 +102,17 @@ export class ConvNeXtBlock extends Layer {
 }
 
 /** Depths and channels of a ConvNeXt. */
-export type ConvNeXtArch = { depths: number[]; channels: number[] };
+export type ConvNeXtArch = {
+  /** Number of blocks of each stage. */
+  depths: number[];
+  /** Channels of each stage. */
+  channels: number[];
+};
 
-const ARCH_SETTINGS: Record<string, ConvNeXtArch> = {
+/** The preset names of {@link ConvNeXt}. */
+export type ConvNeXtArchName = 'atto' | 'femto' | 'pico' | 'nano' | 'tiny' | 'small' | 'base' | 'large' | 'xlarge' | 'huge';
+
+const ARCH_SETTINGS: Record<ConvNeXtArchName, ConvNeXtArch> = {
   atto: { depths: [2, 2, 6, 2], channels: [40, 80, 160, 320] },
   femto: { depths: [2, 2, 6, 2], channels: [48, 96, 192, 384] },
   pico: { depths: [2, 2, 6, 2], channels: [64, 128, 256, 512] },
@@ -120,7 +128,7 @@ const ARCH_SETTINGS: Record<string, ConvNeXtArch> = {
 /** Options of {@link ConvNeXt}. */
 export interface ConvNeXtOptions {
   /** Preset ('atto', 'femto', 'pico', 'nano', 'tiny', 'small', 'base', 'large', 'xlarge', 'huge') or a dict of depths and channels per stage. @default 'tiny' */
-  arch?: string | ConvNeXtArch;
+  arch?: ConvNeXtArchName | ConvNeXtArch;
   /** Number of input image channels. @default 3 */
   in_channels?: number;
   /** Patch size (kernel and stride) of the stem convolution. @default 4 */
@@ -174,7 +182,7 @@ export class ConvNeXt extends BaseBackbone {
     const a = options.arch ?? 'tiny';
     let arch: ConvNeXtArch;
     if (typeof a === 'string') {
-      const s = ARCH_SETTINGS[a];
+      const s = (ARCH_SETTINGS as Record<string, ConvNeXtArch | undefined>)[a];
       if (!s) {
         throw new MmclsError(`Unavailable arch ${JSON.stringify(a)}, please choose from (${Object.keys(ARCH_SETTINGS).join(', ')}) or pass a dict`, {
           code: 'model.bad-argument',

@@ -26,7 +26,18 @@ export type RegNetArch = {
   bot_mul: number;
 };
 
-const ARCH_SETTINGS: Record<string, RegNetArch> = {
+/** The preset names of {@link RegNet}. */
+export type RegNetArchName =
+  | 'regnetx_400mf'
+  | 'regnetx_800mf'
+  | 'regnetx_1.6gf'
+  | 'regnetx_3.2gf'
+  | 'regnetx_4.0gf'
+  | 'regnetx_6.4gf'
+  | 'regnetx_8.0gf'
+  | 'regnetx_12gf';
+
+const ARCH_SETTINGS: Record<RegNetArchName, RegNetArch> = {
   regnetx_400mf: { w0: 24, wa: 24.48, wm: 2.54, group_w: 16, depth: 22, bot_mul: 1.0 },
   regnetx_800mf: { w0: 56, wa: 35.73, wm: 2.28, group_w: 16, depth: 16, bot_mul: 1.0 },
   'regnetx_1.6gf': { w0: 80, wa: 34.01, wm: 2.25, group_w: 24, depth: 18, bot_mul: 1.0 },
@@ -87,7 +98,7 @@ export function adjustWidthGroup(widths: number[], bottleneckRatio: number[], gr
 /** Options of {@link RegNet}. */
 export interface RegNetOptions {
   /** Preset ('regnetx_400mf', 'regnetx_800mf', 'regnetx_1.6gf', 'regnetx_3.2gf', 'regnetx_4.0gf', 'regnetx_6.4gf', 'regnetx_8.0gf', 'regnetx_12gf') or a dict of w0, wa, wm, group_w, depth, bot_mul. */
-  arch: string | RegNetArch;
+  arch: RegNetArchName | RegNetArch;
   /** Number of input image channels. @default 3 */
   in_channels?: number;
   /** Output channels of the stem. @default 32 */
@@ -147,7 +158,7 @@ export class RegNet extends BaseBackbone {
     const o = options;
     let arch: RegNetArch;
     if (typeof o.arch === 'string') {
-      const s = ARCH_SETTINGS[o.arch];
+      const s = (ARCH_SETTINGS as Record<string, RegNetArch | undefined>)[o.arch];
       if (!s) {
         throw new MmclsError(`"arch": "${o.arch}" is not one of the arch_settings (${Object.keys(ARCH_SETTINGS).join(', ')})`, { code: 'model.bad-argument' });
       }
