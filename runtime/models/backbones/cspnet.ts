@@ -451,7 +451,7 @@ export interface CSPDarkNetOptions {
   act_cfg?: LayerCfg;
   /** Keep batch norms in eval mode during training (frozen statistics). @default False */
   norm_eval?: boolean;
-  /** Initialisation config. @default dict(type='Kaiming', layer='Conv2d', a=math.sqrt(5), distribution='uniform', mode='fan_in', nonlinearity='leaky_relu') */
+  /** Initialisation config. @default dict(type='Kaiming', layer='Conv2d', a=2.23606797749979, distribution='uniform', mode='fan_in', nonlinearity='leaky_relu') */
   init_cfg?: InitCfg | InitCfg[] | null;
 }
 
