@@ -128,6 +128,9 @@ class WorkerHandle {
   }
 
   terminate(): Promise<number> {
+    // An unref'd worker does not hold the event loop: without ref() the loop can empty before
+    // 'exit' arrives, and Node.js ends the process with the caller still awaiting this promise.
+    this.worker.ref();
     return this.worker.terminate();
   }
 }

@@ -30,6 +30,8 @@ export interface EMAHookOptions {
  * Keeps an exponential moving average of the model's parameters; validation, testing and the
  * saved `state_dict` use the averaged weights (the raw ones are kept in `ema_state_dict`).
  */
+let emaHookInstances = 0;
+
 @HOOKS.registerModule()
 export class EMAHook extends Hook {
   readonly momentum: number;
@@ -60,7 +62,10 @@ export class EMAHook extends Hook {
   }
 
   override beforeRun(runner: Runner): void {
-    for (const [n, v] of this.tensors(runner)) this.ema.set(n, tf.variable(v.clone(), false, `ema/${n}/${Math.random().toString(36).slice(2)}`));
+    // Unique variable names from a counter: drawing them from Math.random (the runner's seeded
+    // generator) would shift every later random draw and break exact resumes.
+    const id = ++emaHookInstances;
+    for (const [n, v] of this.tensors(runner)) this.ema.set(n, tf.variable(v.clone(), false, `ema${id}/${n}`));
   }
 
   override afterTrainIter(runner: Runner): void {
@@ -104,11 +109,15 @@ export class EMAHook extends Hook {
     if (runner.mode === 'train') this.swap(runner);
   }
 
-  override beforeSaveCheckpoint(runner: Runner, ckpt: CheckpointDict): void {
+  override async beforeSaveCheckpoint(runner: Runner, ckpt: CheckpointDict): Promise<void> {
     // state_dict gets the averaged weights (what testing uses), ema_state_dict the raw ones.
     this.swap(runner);
-    const averaged = runner.model.stateDict();
-    this.swap(runner);
+    let averaged: Awaited<ReturnType<Runner['model']['stateDictAsync']>>;
+    try {
+      averaged = await runner.model.stateDictAsync();
+    } finally {
+      this.swap(runner);
+    }
     const raw: Record<string, unknown> = {};
     for (const [k, e] of ckpt.stateDict) {
       if (averaged.has(k) && this.ema.has(k)) {

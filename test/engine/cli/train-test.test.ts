@@ -200,6 +200,43 @@ describe('mmcls train / test (CLI process, LeNet-5 on a few Fashion-MNIST-mini i
     assert.deepEqual(saved, it > 4 ? ['epoch_1.safetensors'] : []);
   });
 
+  it('an error mid-epoch with data worker threads still ends the process with the error (not silently with status 0)', async () => {
+    // The loader stops its (unref'd) worker threads on the way out; the process used to end while
+    // waiting for them, with status 0 and no message.
+    const wd = path.join(tmp, 'nan-workers');
+    const r = await mmcls(['train', cfgFile, '--work-dir', wd, '--progress', 'json', '--cfg-options', 'optim_wrapper.optimizer.lr=1e30', 'optim_wrapper.optimizer.momentum=0', 'train_dataloader.num_workers=2']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /mmcls: the loss is (NaN|infinite) at iteration \d+/);
+    assert.ok(r.events.some((e) => e.event === 'error'));
+  });
+
+  it('Mixup + EMAHook + clip_grad: grad_norm is logged, and a resume from epoch 1 continues exactly', async () => {
+    const cfg = path.join(tmp, 'tiny_mix.py');
+    fs.writeFileSync(
+      cfg,
+      `_base_ = './tiny_lenet.py'
+data_preprocessor = dict(num_classes=10, batch_augments=dict(augments=dict(type='Mixup', alpha=0.8)))
+model = dict(head=dict(loss=dict(type='CrossEntropyLoss', loss_weight=1.0, use_soft=True)))
+optim_wrapper = dict(clip_grad=dict(max_norm=0.5))
+custom_hooks = [dict(type='EMAHook', momentum=0.1)]
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+`,
+    );
+    const iterLosses = (r: RunResult) => r.events.filter((e) => e.event === 'iter').map((e) => [e.iter as number, e.loss as number] as const);
+    const full = await mmcls(['train', cfg, '--work-dir', path.join(tmp, 'mix-full'), '--progress', 'json']);
+    assert.equal(full.code, 0, full.stderr);
+    assert.match(full.stderr, /grad_norm: \d+\.\d+/);
+    const wd = path.join(tmp, 'mix-resume');
+    const first = await mmcls(['train', cfg, '--work-dir', wd, '--progress', 'json', '--cfg-options', 'train_cfg.max_epochs=1']);
+    assert.equal(first.code, 0, first.stderr);
+    const second = await mmcls(['train', cfg, '--work-dir', wd, '--progress', 'json', '--resume']);
+    assert.equal(second.code, 0, second.stderr);
+    const straight = new Map(iterLosses(full));
+    const resumed = iterLosses(second);
+    assert.deepEqual(resumed.map(([i]) => i), [5, 6, 7, 8]);
+    for (const [i, l] of resumed) assert.equal(l, straight.get(i), `loss at iteration ${i}`);
+  });
+
   it('load_from starts from the weights of a checkpoint (not its epoch, optimizer or schedule)', async () => {
     const wd = path.join(tmp, 'load');
     const ckpt = path.join(wdStraight(), 'epoch_2.safetensors');
