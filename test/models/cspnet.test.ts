@@ -27,6 +27,23 @@ function identityState(m: Module): Map<string, StateEntry> {
   return out;
 }
 
+/** Gradients of a squared-output loss for every trainable variable: [finite, non-zero] counts. */
+function gradStats(m: Module & { forward(x: tf.Tensor): unknown }, x: tf.Tensor): { vars: number; finite: number; nonzero: number } {
+  m.train();
+  const vars = m.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square((m.forward(x) as tf.Tensor[])[0])) as tf.Scalar, vars);
+  let finite = 0;
+  let nonzero = 0;
+  for (const v of vars) {
+    const a = tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]);
+    if (Number.isFinite(a)) finite++;
+    if (a > 0) nonzero++;
+  }
+  value.dispose();
+  tf.dispose(Object.values(grads));
+  return { vars: vars.length, finite, nonzero };
+}
+
 describe('CSPNet family', () => {
   it('model zoo parameter counts: CSPDarkNet50 27.64M, CSPResNet50 21.62M, CSPResNeXt50 20.57M', () => {
     assert.equal((classifier({ type: 'CSPDarkNet', depth: 53 }, 1024).numParameters() / 1e6).toFixed(2), '27.64');
@@ -120,6 +137,24 @@ describe('CSPNet family', () => {
       assert.ok(outs.every((t) => Number.isFinite(t.sum().dataSync()[0])));
       tf.dispose(outs);
       m.dispose();
+    });
+
+    it('training: every parameter of Darknet, ResNet and ResNeXt stages gets a finite, non-zero gradient', () => {
+      const m = MODELS.build<CSPNet>({
+        type: 'CSPNet',
+        arch: {
+          block_fn: ['DarknetBottleneck', 'ResNetBottleneck', 'ResNeXtBottleneck'], in_channels: [32, 64, 64], out_channels: [64, 64, 128],
+          num_blocks: [1, 2, 1], expand_ratio: [2, 1, 1], bottle_ratio: [2, 1, 1], block_args: [{}, {}, { base_channels: 32 }],
+        },
+        stem_fn: { type: 'ConvModule', out_channels: 32, kernel_size: 3, padding: 1, norm_cfg: { type: 'BN' } },
+      });
+      m.initWeights();
+      const x = tf.tensor4d(seq(2 * 16 * 16 * 3, 13), [2, 16, 16, 3]);
+      const r = gradStats(m, x);
+      x.dispose();
+      m.dispose();
+      assert.equal(r.vars, 72);
+      assert.deepEqual([r.finite, r.nonzero], [r.vars, r.vars]);
     });
   });
 });

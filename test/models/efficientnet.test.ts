@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MODELS } from '../../runtime/registry';
 import { EdgeResidual, EfficientNet, ImageClassifier, modelScaling } from '../../runtime/models';
 import { InvertedResidual } from '../../runtime/models/utils/inverted_residual';
-import { Conv2dAdaptivePadding, Sequential } from '../../runtime/nn';
+import { Conv2dAdaptivePadding, Module, Sequential } from '../../runtime/nn';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
-import { useTestBackend } from '../nn/helpers';
+import { seq, useTestBackend } from '../nn/helpers';
 
 const classifier = (arch: string, inChannels: number): ImageClassifier =>
   MODELS.build<ImageClassifier>({
@@ -14,6 +14,23 @@ const classifier = (arch: string, inChannels: number): ImageClassifier =>
     neck: { type: 'GlobalAveragePooling' },
     head: { type: 'LinearClsHead', num_classes: 1000, in_channels: inChannels },
   });
+
+/** Gradients of a squared-output loss for every trainable variable: [finite, non-zero] counts. */
+function gradStats(m: Module & { forward(x: tf.Tensor): unknown }, x: tf.Tensor): { vars: number; finite: number; nonzero: number } {
+  m.train();
+  const vars = m.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square((m.forward(x) as tf.Tensor[])[0])) as tf.Scalar, vars);
+  let finite = 0;
+  let nonzero = 0;
+  for (const v of vars) {
+    const a = tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]);
+    if (Number.isFinite(a)) finite++;
+    if (a > 0) nonzero++;
+  }
+  value.dispose();
+  tf.dispose(Object.values(grads));
+  return { vars: vars.length, finite, nonzero };
+}
 
 describe('EfficientNet', () => {
   // Parameters (M) as MMClassification's model zoo prints them, with the head width of each config.
@@ -97,6 +114,17 @@ describe('EfficientNet', () => {
       assert.ok(outs.every((t) => Number.isFinite(t.sum().dataSync()[0])));
       tf.dispose(outs);
       m.dispose();
+    });
+
+    it('training: every parameter gets a finite, non-zero gradient (through the SAME padding and the SE layers)', () => {
+      const m = new EfficientNet({ arch: 'b0' });
+      m.initWeights();
+      const x = tf.tensor4d(seq(2 * 33 * 33 * 3, 5), [2, 33, 33, 3]);
+      const r = gradStats(m, x);
+      x.dispose();
+      m.dispose();
+      assert.equal(r.vars, 211);
+      assert.deepEqual([r.finite, r.nonzero], [r.vars, r.vars]);
     });
   });
 });

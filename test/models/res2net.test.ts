@@ -2,7 +2,7 @@ import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { MODELS } from '../../runtime/registry';
 import { Bottle2neck, ImageClassifier, Res2Net } from '../../runtime/models';
-import { StateEntry } from '../../runtime/nn';
+import { Module, StateEntry } from '../../runtime/nn';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { at, maxAbsDiff, nchwToNhwc, nhwcToNchw, seq, useTestBackend } from '../nn/helpers';
 
@@ -13,6 +13,23 @@ const res2net = (backbone: Record<string, unknown>): ImageClassifier =>
     neck: { type: 'GlobalAveragePooling' },
     head: { type: 'LinearClsHead', num_classes: 1000, in_channels: 2048 },
   });
+
+/** Gradients of a squared-output loss for every trainable variable: [finite, non-zero] counts. */
+function gradStats(m: Module & { forward(x: tf.Tensor): unknown }, x: tf.Tensor): { vars: number; finite: number; nonzero: number } {
+  m.train();
+  const vars = m.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => tf.mean(tf.square((m.forward(x) as tf.Tensor[])[0])) as tf.Scalar, vars);
+  let finite = 0;
+  let nonzero = 0;
+  for (const v of vars) {
+    const a = tf.tidy(() => tf.max(tf.abs(grads[v.name])).dataSync()[0]);
+    if (Number.isFinite(a)) finite++;
+    if (a > 0) nonzero++;
+  }
+  value.dispose();
+  tf.dispose(Object.values(grads));
+  return { vars: vars.length, finite, nonzero };
+}
 
 describe('Res2Net', () => {
   it('model zoo parameter counts and FLOPs (Res2Net-50-26w-8s, Res2Net-101-26w-4s)', () => {
@@ -119,5 +136,16 @@ describe('Res2Net', () => {
         assert.ok(maxAbsDiff(got, want) < 1e-5, `max diff ${maxAbsDiff(got, want)}`);
       });
     }
+
+    it('training: every parameter of two stages (deep stem, avg_down) gets a finite, non-zero gradient', () => {
+      const m = new Res2Net({ depth: 50, num_stages: 2, strides: [1, 2], dilations: [1, 1], out_indices: [1], zero_init_residual: false });
+      m.initWeights();
+      const x = tf.tensor4d(seq(2 * 24 * 24 * 3, 9), [2, 24, 24, 3]);
+      const r = gradStats(m, x);
+      x.dispose();
+      m.dispose();
+      assert.equal(r.vars, 120);
+      assert.deepEqual([r.finite, r.nonzero], [r.vars, r.vars]);
+    });
   });
 });
