@@ -104,6 +104,24 @@ const copyPkg = (name) => {
 const sharp = copyPkg('sharp');
 for (const d of Object.keys(sharp.dependencies ?? {})) copyPkg(d);
 for (const d of fs.readdirSync(path.join(ROOT, 'node_modules', '@img'))) if (d.startsWith('sharp-')) copyPkg(`@img/${d}`);
+// Dawn (the optional `webgpu` package: --device webgpu / gpu / auto on a GPU) ships with this
+// platform's binary only, under out/node_modules so that the bundled CLI finds it.
+const webgpuDir = path.join(ROOT, 'node_modules', 'webgpu');
+if (fs.existsSync(webgpuDir)) {
+  const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+  const plat = `${process.platform}-${arch}`;
+  const dest = path.join(OUT, 'node_modules', 'webgpu');
+  fs.mkdirSync(path.join(dest, 'dist'), { recursive: true });
+  for (const [f, to] of [['index.js', 'index.js'], ['package.json', 'package.json'], ['LICENSE.md', 'LICENSE']]) if (fs.existsSync(path.join(webgpuDir, f))) fs.copyFileSync(path.join(webgpuDir, f), path.join(dest, to));
+  if (fs.existsSync(path.join(webgpuDir, 'dist', plat))) {
+    fs.cpSync(path.join(webgpuDir, 'dist', plat), path.join(dest, 'dist', plat), { recursive: true, dereference: true });
+    log(`webgpu (Dawn) for ${plat} included`);
+  } else {
+    log(`webgpu (Dawn) has no binary for ${plat}: --device webgpu will say so`);
+  }
+} else {
+  log('webgpu (optional dependency) is not installed: the extension will run without WebGPU');
+}
 fs.cpSync(path.join(ROOT, 'syntaxes'), path.join(STAGE, 'syntaxes'), { recursive: true });
 
 // 4. The manifest without the development parts, the README, the license.

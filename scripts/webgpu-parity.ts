@@ -91,6 +91,12 @@ export const CASES: LayerCase[] = [
   { name: 'Dropout (eval)', make: () => new Dropout({ p: 0.5 }), shape: [2, 5], eval: true },
   { name: 'DropPath (eval)', make: () => new DropPath({ drop_prob: 0.5 }), shape: [2, 5], eval: true },
   { name: 'Identity', make: () => new Identity(), shape: [2, 5] },
+  // More inputs than a shader stage has storage buffers (8 by default): the sum of all gradient
+  // norms in clip_grad, and concatenations of many blocks.
+  { name: 'addN of 20 tensors', make: () => new Identity(), shape: [2, 5], forward: (_m, x) => tf.addN(Array.from({ length: 20 }, (_, i) => tf.mul(x, i + 1))) },
+  { name: 'addN of 7 tensors', make: () => new Identity(), shape: [2, 5], forward: (_m, x) => tf.addN(Array.from({ length: 7 }, (_, i) => tf.mul(x, i - 3))) },
+  { name: 'concat of 20 tensors', make: () => new Identity(), shape: [2, 5], forward: (_m, x) => tf.concat(Array.from({ length: 20 }, (_, i) => tf.mul(x, i + 1)), 1) },
+  { name: 'BatchNorm2d train, momentum=None (cumulative average)', make: () => new BatchNorm2d({ num_features: 3, momentum: null }), shape: [2, 4, 4, 3] },
   { name: 'MaxPool2d 3x3 stride 2 pad 1', make: () => new MaxPool2d({ kernel_size: 3, stride: 2, padding: 1 }), shape: [2, 7, 7, 3] },
   { name: 'MaxPool2d 2x2 ceil_mode', make: () => new MaxPool2d({ kernel_size: 2, ceil_mode: true }), shape: [1, 5, 5, 2] },
   { name: 'AvgPool2d 2x2', make: () => new AvgPool2d({ kernel_size: 2 }), shape: [2, 6, 6, 3] },

@@ -101,7 +101,7 @@ export async function inferenceModel(configPath: string, checkpointPath: string,
   try {
     const p = model.preprocess({ inputs, data_samples } as never, false);
     try {
-      const samples = model.predict(p.inputs, p.data_samples as never);
+      const samples = await model.predictAsync(p.inputs, p.data_samples as never);
       const s = samples[0]?.pred_score;
       if (!s) throw new MmclsError('the model gave no scores', { code: 'model.no-scores' });
       scores = Array.from(s);

@@ -32,10 +32,9 @@ import { useWebGpu, WebGpuAdapterInfo } from './webgpu';
 export { disposeWebGpu, isWebGpuInstalled, probeWebGpuAdapter, webGpuAdapterInfo } from './webgpu';
 export type { WebGpuAdapterInfo } from './webgpu';
 
-/** What `--device` / `env_cfg.device` may say. */
-export type DeviceName = 'auto' | 'cpu' | 'wasm' | 'tfjs-node' | 'tfjs-node-gpu' | 'gpu' | 'cuda' | 'webgpu';
-
-export const DEVICE_NAMES: readonly DeviceName[] = ['auto', 'cpu', 'wasm', 'tfjs-node', 'tfjs-node-gpu', 'gpu', 'cuda', 'webgpu'];
+import { DEVICE_NAMES, DeviceName } from './device-names';
+export { DEVICE_NAMES } from './device-names';
+export type { DeviceName } from './device-names';
 
 /** The backend that runs, for the log line at start (`backend: wasm (SIMD, 1 thread)`). */
 export interface BackendInfo {

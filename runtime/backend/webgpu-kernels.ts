@@ -5,6 +5,7 @@
  * | kernel | built-in webgpu | ours |
  * |---|---|---|
  * | PadV2, rank > 4 | invalid WGSL (`vec5` indexed): the shader fails to compile, the whole command buffer is dropped and unrelated results read as zeros | one concat of constant blocks per padded axis (rank <= 4: the built-in) |
+ * | AddN, more inputs than the device's storage buffers per shader stage allow (8 by default: 7 inputs + the output) | the pipeline is invalid, its command buffer is dropped with a validation message, and the sum (and later unrelated results) read wrong | sums of at most that many inputs, then a sum of those (fewer inputs: the built-in) |
  * | readSync (dataSync, arraySync, moving a tensor off webgpu) | needs OffscreenCanvas (browsers only): ReferenceError | a clear error saying to use `await tensor.data()` |
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -46,6 +47,35 @@ export function ensureWebGpuKernels(backendCtor: { prototype: object }): void {
       },
     };
     tf.registerKernel(config);
+  }
+  const builtinAddN = tf.getKernel('AddN', 'webgpu');
+  if (builtinAddN) {
+    tf.unregisterKernel('AddN', 'webgpu');
+    tf.registerKernel({
+      kernelName: 'AddN',
+      backendName: 'webgpu',
+      kernelFunc: (args) => {
+        const tensors = args.inputs as unknown as TensorInfo[];
+        const be = args.backend as KernelBackend & { device?: { limits?: { maxStorageBuffersPerShaderStage?: number } } };
+        const maxInputs = Math.max(2, (be.device?.limits?.maxStorageBuffersPerShaderStage ?? 8) - 1);
+        if (tensors.length <= maxInputs) return builtinAddN.kernelFunc(args);
+        return tf.tidy(() => {
+          let level = tensors.map((t) => {
+            be.incRef(t.dataId);
+            return tf.engine().makeTensorFromTensorInfo(t, be);
+          });
+          while (level.length > 1) {
+            const next: tf.Tensor[] = [];
+            for (let i = 0; i < level.length; i += maxInputs) {
+              const chunk = level.slice(i, i + maxInputs);
+              next.push(chunk.length === 1 ? chunk[0] : tf.addN(chunk));
+            }
+            level = next;
+          }
+          return tf.clone(level[0]);
+        }) as unknown as TensorInfo;
+      },
+    });
   }
   const proto = backendCtor.prototype as { readSync?: (dataId: object) => unknown; tensorMap?: unknown };
   const builtinReadSync = proto.readSync;

@@ -227,10 +227,12 @@ export async function useWebGpu(options: UseWebGpuOptions): Promise<UseWebGpuRes
     const l = adapter.limits;
     let dev: GpuDeviceLike;
     try {
-      // The same limits tfjs-backend-webgpu asks for: the adapter's own.
+      // The limits tfjs-backend-webgpu asks for (the adapter's own), and the adapter's storage
+      // buffers per shader stage (8 by default): concat and AddN take that many inputs per pass.
       dev = await adapter.requestDevice({
         requiredFeatures: features,
         requiredLimits: {
+          maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
           maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
           maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
           maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,

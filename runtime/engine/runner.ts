@@ -476,7 +476,7 @@ export class Runner {
     const ow = this.optimWrapper!;
     const lr = ow.getLr().lr[0];
     this.messageHub.updateScalar('train/lr', lr);
-    const outputs = this.trainStep(batchIdx, batch);
+    const outputs = await this.trainStep(batchIdx, batch);
     for (const [k, v] of Object.entries(outputs)) this.messageHub.updateScalar(`train/${k}`, v);
     await this.callHook('afterTrainIter', batchIdx, batch, outputs);
     this.iter += 1;
@@ -485,7 +485,7 @@ export class Runner {
     this.progress.emit('iter', { epoch: this.epoch + 1, iter: this.iter, max_iters: this.maxIters, loss: outputs.loss, lr, eta_s: Math.round(eta * 10) / 10 });
   }
 
-  private trainStep(batchIdx: number, batch: unknown): TrainOutputs {
+  private async trainStep(batchIdx: number, batch: unknown): Promise<TrainOutputs> {
     const ow = this.optimWrapper!;
     const data = toDataBatch(batch);
     let pre: { inputs: tf.Tensor; data_samples: unknown[] | null };
@@ -512,13 +512,19 @@ export class Runner {
     } finally {
       pre.inputs.dispose();
     }
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    const out: TrainOutputs = {};
-    for (const [k, t] of Object.entries(parts)) {
-      out[k] = t.dataSync()[0];
-      t.dispose();
+    // Asynchronous reads: every backend has them (webgpu in Node.js has no synchronous ones),
+    // and the loss and its parts come back together.
+    const names = Object.keys(parts);
+    let values: number[];
+    try {
+      values = (await Promise.all([loss, ...names.map((k) => parts[k])].map((t) => t.data()))).map((d) => d[0] as number);
+    } finally {
+      loss.dispose();
+      for (const t of Object.values(parts)) t.dispose();
     }
+    const value = values[0];
+    const out: TrainOutputs = {};
+    names.forEach((k, i) => { out[k] = values[i + 1]; });
     out.loss = value;
     if (!Number.isFinite(value)) {
       ow.zeroGrad();
@@ -533,6 +539,9 @@ export class Runner {
     if (ow.shouldUpdate()) {
       ow.step();
       ow.zeroGrad();
+      // With clip_grad, MMEngine logs the total norm before clipping as train/grad_norm.
+      const gradNorm = await ow.readGradNorm();
+      if (gradNorm !== undefined) this.messageHub.updateScalar('train/grad_norm', gradNorm);
     }
     return out;
   }
@@ -551,12 +560,19 @@ export class Runner {
       const data = toDataBatch(batch);
       let samples: unknown[];
       try {
-        // The forward pass's intermediate tensors (features, scores) go with the tidy scope; the
-        // predictions are plain arrays.
-        samples = tf.tidy(() => {
+        // The preprocessor's intermediate tensors go with the tidy scope, the forward pass's with
+        // predictAsync's; the predictions are plain arrays, read back asynchronously.
+        let dataSamples: unknown = null;
+        const inputs = tf.tidy(() => {
           const pre = this.model.preprocess(data as never, false);
-          return this.model.predict(pre.inputs, pre.data_samples as never) as never;
+          dataSamples = pre.data_samples;
+          return pre.inputs;
         });
+        try {
+          samples = await this.model.predictAsync(inputs, dataSamples as never);
+        } finally {
+          inputs.dispose();
+        }
       } finally {
         data.dispose();
       }
@@ -724,7 +740,7 @@ export class Runner {
         experiment_name: `${this.cfgName}_${this.timestamp}`,
         backend: this.backend?.summary ?? 'unknown',
       },
-      stateDict: this.model.stateDict() as CheckpointDict['stateDict'],
+      stateDict: (await this.model.stateDictAsync()) as CheckpointDict['stateDict'],
       extra: { message_hub: this.messageHub.stateDict(), rng: getRandomState() },
     };
     if (this.datasetMeta) ckpt.meta.dataset_meta = JSON.parse(JSON.stringify(this.datasetMeta));
@@ -741,7 +757,7 @@ export class Runner {
     await writeCheckpoint(p, {
       stateDict: ckpt.stateDict as never,
       meta: ckpt.meta as never,
-      optimizer: o.saveOptimizer !== false && this.optimWrapper ? (this.optimWrapper.stateDict() as never) : undefined,
+      optimizer: o.saveOptimizer !== false && this.optimWrapper ? ((await this.optimWrapper.stateDictAsync()) as never) : undefined,
       schedulers: o.saveParamScheduler !== false && this.paramSchedulers.length ? (this.paramSchedulers.map((s) => s.stateDict()) as never) : undefined,
       config: this.cfgText,
       classes,

@@ -416,16 +416,42 @@ export abstract class Module {
   /**
    * The state dict in PyTorch's layout and key names (`backbone.layer1.0.conv1.weight`,
    * `...bn1.running_var`, `...num_batches_tracked`), in PyTorch's order. Data is copied out.
+   * Reads synchronously: on webgpu in Node.js use {@link stateDictAsync}.
    */
   stateDict(prefix = ''): Map<string, StateEntry> {
-    const out = new Map<string, StateEntry>();
-    for (const { key, tensor } of this.stateDictKeys(prefix)) {
-      const torch = tf.tidy(() => toTorchLayout(tensor.variable, tensor.layout));
-      const data = torch.dataSync() as Float32Array | Int32Array;
-      const dtype: TorchDtype = tensor instanceof Buffer ? tensor.torchDtype : 'float32';
-      out.set(key, { data: data.slice(), shape: tensor.torchShape, dtype });
-      if (torch !== tensor.variable) torch.dispose();
+    const parts = this.stateTensors(prefix);
+    try {
+      return this.stateEntries(parts, parts.map((p) => p.torch.dataSync() as Float32Array | Int32Array));
+    } finally {
+      for (const p of parts) if (p.owned) p.torch.dispose();
     }
+  }
+
+  /** {@link stateDict} with asynchronous reads: works on every backend (webgpu included). */
+  async stateDictAsync(prefix = ''): Promise<Map<string, StateEntry>> {
+    const parts = this.stateTensors(prefix);
+    try {
+      const data = await Promise.all(parts.map((p) => p.torch.data() as Promise<Float32Array | Int32Array>));
+      return this.stateEntries(parts, data);
+    } finally {
+      for (const p of parts) if (p.owned) p.torch.dispose();
+    }
+  }
+
+  /** Every state tensor in PyTorch's layout, on the device (`owned`: a transposed copy to dispose). */
+  private stateTensors(prefix: string): { key: string; tensor: Parameter | Buffer; torch: tf.Tensor; owned: boolean }[] {
+    return this.stateDictKeys(prefix).map(({ key, tensor }) => {
+      const torch = tf.tidy(() => toTorchLayout(tensor.variable, tensor.layout));
+      return { key, tensor, torch, owned: torch !== tensor.variable };
+    });
+  }
+
+  private stateEntries(parts: { key: string; tensor: Parameter | Buffer }[], data: (Float32Array | Int32Array)[]): Map<string, StateEntry> {
+    const out = new Map<string, StateEntry>();
+    parts.forEach(({ key, tensor }, i) => {
+      const dtype: TorchDtype = tensor instanceof Buffer ? tensor.torchDtype : 'float32';
+      out.set(key, { data: data[i].slice(), shape: tensor.torchShape, dtype });
+    });
     return out;
   }
 

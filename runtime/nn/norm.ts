@@ -74,11 +74,14 @@ export class _BatchNorm extends Layer {
         const momentum = this.momentum;
         tf.tidy(() => {
           nbt.assign(tf.add(nbt.variable, tf.scalar(1, 'int32')));
-          const f = momentum === null ? 1 / (nbt.variable.dataSync()[0] as number) : momentum;
+          // momentum=None: the cumulative moving average, factor 1 / num_batches_tracked, computed
+          // on the device (no read back, which webgpu in Node.js cannot do synchronously).
+          const f: tf.Tensor | number = momentum === null ? tf.div(1, tf.cast(nbt.variable, 'float32')) : momentum;
+          const keep = typeof f === 'number' ? 1 - f : tf.sub(1, f);
           const m = mean;
           const v = tf.mul(variance, n / Math.max(n - 1, 1));
-          rm.assign(tf.add(tf.mul(rm.variable, 1 - f), tf.mul(m, f)));
-          rv.assign(tf.add(tf.mul(rv.variable, 1 - f), tf.mul(v, f)));
+          rm.assign(tf.add(tf.mul(rm.variable, keep), tf.mul(m, f)));
+          rv.assign(tf.add(tf.mul(rv.variable, keep), tf.mul(v, f)));
         });
       }
       const inv = tf.rsqrt(tf.add(variance, this.eps));

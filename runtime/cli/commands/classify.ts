@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../main';
+import { DEVICE_NAMES } from '../../backend/device-names';
 
 /**
  * `mmcls classify CONFIG CHECKPOINT IMAGE [--topk K] [--format text|json] [--device D]`: the seed's
@@ -14,7 +15,7 @@ export function define(program: Command, _ctx: CliContext): void {
     .argument('<image>', 'image file')
     .option('--topk <k>', 'number of classes to show', '5')
     .option('--format <format>', 'text or json', 'text')
-    .option('--device <device>', 'TensorFlow.js backend: auto, wasm, cpu, ...')
+    .option('--device <device>', `TensorFlow.js backend: ${DEVICE_NAMES.join(', ')}`)
     .option('--cfg-options <key=value...>', 'override settings of the config')
     .action(async (config: string, checkpoint: string, image: string, opts: { topk: string; format: string; device?: string; cfgOptions?: string[] }) => {
       const { MmclsError } = await import('../../errors');

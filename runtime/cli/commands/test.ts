@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../main';
+import { DEVICE_NAMES } from '../../backend/device-names';
 
 interface TestFlags {
   workDir?: string;
@@ -34,7 +35,7 @@ export function define(program: Command, ctx: CliContext): void {
     .option('--interval <n>', 'visualize every n-th sample', '1')
     .option('--wait-time <s>', 'seconds each shown image stays (compatibility)', '2')
     .option('--cfg-options <key=value...>', 'override settings, e.g. test_dataloader.batch_size=64')
-    .option('--device <device>', 'TensorFlow.js backend: auto, wasm, cpu, tfjs-node, tfjs-node-gpu')
+    .option('--device <device>', `TensorFlow.js backend: ${DEVICE_NAMES.join(', ')}`)
     .option('--progress <mode>', 'bar, json (one JSON object per line on stdout) or none')
     .option('--launcher <launcher>', 'job launcher (only "none": one process)', 'none')
     .action(async (config: string, checkpoint: string, flags: TestFlags) => {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../main';
+import { DEVICE_NAMES } from '../../backend/device-names';
 
 interface TrainFlags {
   workDir?: string;
@@ -28,7 +29,7 @@ export function define(program: Command, ctx: CliContext): void {
     .option('--no-validate', 'do not validate during training (not recommended)')
     .option('--auto-scale-lr', "scale the learning rate by the batch size over auto_scale_lr.base_batch_size")
     .option('--cfg-options <key=value...>', 'override settings, e.g. train_cfg.max_epochs=1 optim_wrapper.optimizer.lr=0.1')
-    .option('--device <device>', 'TensorFlow.js backend: auto, wasm, cpu, tfjs-node, tfjs-node-gpu (default: env_cfg.device or auto)')
+    .option('--device <device>', `TensorFlow.js backend: ${DEVICE_NAMES.join(', ')} (default: env_cfg.device or auto)`)
     .option('--progress <mode>', 'bar (a progress bar on a terminal), json (one JSON object per line on stdout) or none')
     .option('--launcher <launcher>', 'job launcher (only "none": one process)', 'none')
     .action(async (config: string, flags: TrainFlags) => {

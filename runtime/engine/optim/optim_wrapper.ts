@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { MmclsError } from '../../errors';
 import { OPTIM_WRAPPERS, OPTIMIZERS } from '../../registry';
-import { clipGradNorm, clipGradValue, parseNormType } from './clip_grad';
+import { clipGradNormTensor, clipGradValue, parseNormType } from './clip_grad';
 import { engineLog } from './logging';
 import { Optimizer } from './optimizer';
 import { GradMap, OptimizerStateDict, ParamGroup, StateValue } from './types';
@@ -55,8 +55,35 @@ export class OptimWrapper {
   protected innerCount = 0;
   protected maxCounts = -1;
   protected remainderCounts = -1;
-  /** The total gradient norm before the last clipping (`train/grad_norm` in MMEngine's logs). */
-  lastGradNorm: number | undefined;
+  /** The total gradient norm before the last clipping, on the device until it is read. */
+  protected lastGradNormTensor: tf.Scalar | undefined;
+  private lastGradNormValue: number | undefined;
+
+  /** The total gradient norm before the last clipping (`train/grad_norm` in MMEngine's logs); a synchronous read. */
+  get lastGradNorm(): number | undefined {
+    if (this.lastGradNormTensor) {
+      this.lastGradNormValue = (this.lastGradNormTensor.dataSync() as Float32Array)[0];
+      this.lastGradNormTensor.dispose();
+      this.lastGradNormTensor = undefined;
+    }
+    return this.lastGradNormValue;
+  }
+
+  /**
+   * The gradient norm of a clipping that has not been read yet, read asynchronously (every
+   * backend, webgpu included); undefined when no clipping happened since the last read.
+   */
+  async readGradNorm(): Promise<number | undefined> {
+    const t = this.lastGradNormTensor;
+    if (!t) return undefined;
+    this.lastGradNormTensor = undefined;
+    try {
+      this.lastGradNormValue = (await t.data() as Float32Array)[0];
+    } finally {
+      t.dispose();
+    }
+    return this.lastGradNormValue;
+  }
 
   constructor(options: OptimWrapperOptions) {
     const opt = options.optimizer;
@@ -192,7 +219,8 @@ export class OptimWrapper {
   step(): void {
     if (this.clipGrad && this.grads.size > 0) {
       if ((this.clipGrad.type ?? 'norm') === 'norm') {
-        this.lastGradNorm = clipGradNorm(this.grads, this.clipGrad.max_norm as number, this.clipGrad.norm_type ?? 2);
+        this.lastGradNormTensor?.dispose();
+        this.lastGradNormTensor = clipGradNormTensor(this.grads, this.clipGrad.max_norm as number, this.clipGrad.norm_type ?? 2);
       } else {
         clipGradValue(this.grads, this.clipGrad.clip_value as number);
       }
@@ -240,12 +268,20 @@ export class OptimWrapper {
     return this.optimizer.stateDict();
   }
 
+  /** {@link stateDict} after reading the optimizer state back asynchronously (every backend, webgpu included). */
+  async stateDictAsync(): Promise<OptimizerStateDict> {
+    await this.optimizer.prefetchState();
+    return this.stateDict();
+  }
+
   loadStateDict(sd: OptimizerStateDict): void {
     this.optimizer.loadStateDict(sd);
   }
 
   /** Frees gradients and optimizer state. */
   dispose(): void {
+    this.lastGradNormTensor?.dispose();
+    this.lastGradNormTensor = undefined;
     this.zeroGrad();
     this.optimizer.dispose();
   }

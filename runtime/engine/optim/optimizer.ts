@@ -155,6 +155,17 @@ export abstract class Optimizer {
     return { state, param_groups: groups };
   }
 
+  /**
+   * Reads every state tensor back to host memory (asynchronously), after which `stateDict()`
+   * reads nothing from the device: the backend keeps the host copy until the tensor is replaced.
+   * Needed on webgpu in Node.js, which has no synchronous reads.
+   */
+  async prefetchState(): Promise<void> {
+    const tensors: tf.Tensor[] = [];
+    for (const st of this.state.values()) for (const v of Object.values(st)) if (typeof v !== 'number') tensors.push(v);
+    await Promise.all(tensors.map((t) => t.data()));
+  }
+
   /** PyTorch's `load_state_dict()`: group hyper-parameters and per-parameter state, matched by position. */
   loadStateDict(sd: OptimizerStateDict): void {
     if (!sd || !Array.isArray(sd.param_groups) || typeof sd.state !== 'object') {

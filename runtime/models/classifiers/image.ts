@@ -120,6 +120,23 @@ export class ImageClassifier extends Module {
     return this.head.predict(feats, dataSamples ?? null);
   }
 
+  /**
+   * {@link predict} with an asynchronous read of the scores: the forward pass's intermediate
+   * tensors are freed, the scores are read back without blocking, and the data samples come back
+   * with `pred_score` and `pred_label`. Every backend has this (webgpu in Node.js has no
+   * synchronous reads); the runner and the inference API use it.
+   */
+  async predictAsync(inputs: tf.Tensor, dataSamples?: (ClsDataSample | null)[] | null): Promise<ClsDataSample[]> {
+    const head = this.head;
+    if (!head) throw new MmclsError('ImageClassifier: predict needs a head', { code: 'model.no-head' });
+    const scores = tf.tidy(() => head.predScores(head.forward(this.extractFeat(inputs) as Feat[])));
+    try {
+      return head.predictionsFromScores(await scores.data(), scores.shape, dataSamples ?? null);
+    } finally {
+      scores.dispose();
+    }
+  }
+
   /** MMEngine's `forward(inputs, data_samples, mode)`. */
   forward(inputs: tf.Tensor, dataSamples: ClsDataSample[] | null = null, mode: ForwardMode = 'tensor'): tf.Tensor | Feat[] | Record<string, tf.Tensor> | ClsDataSample[] {
     if (mode === 'tensor') return this.forwardTensor(inputs);

@@ -119,18 +119,28 @@ export class ClsHead extends Module {
 
   /** Softmax scores and arg-max labels, written into (copies of) the data samples. */
   predict(feats: Feat[] | tf.Tensor, dataSamples?: (ClsDataSample | null)[] | null): ClsDataSample[] {
-    const clsScore = this.forward(feats);
-    return this.getPredictions(clsScore, dataSamples ?? null);
+    const scores = tf.tidy(() => this.predScores(this.forward(feats)));
+    try {
+      return this.predictionsFromScores(scores.dataSync(), scores.shape, dataSamples ?? null);
+    } finally {
+      scores.dispose();
+    }
   }
 
-  protected getPredictions(clsScore: tf.Tensor, dataSamples: (ClsDataSample | null)[] | null): ClsDataSample[] {
-    const scores = tf.tidy(() => tf.softmax(clsScore.rank === 1 ? tf.expandDims(clsScore, 0) : clsScore));
-    const [n, c] = scores.shape;
-    const data = scores.dataSync();
-    scores.dispose();
+  /**
+   * The scores `predict` reports, `[N, C]`, on the device: softmax of the logits (sigmoid for
+   * multi-label heads). Reading them back is the caller's: asynchronously where the backend needs it.
+   */
+  predScores(clsScore: tf.Tensor): tf.Tensor2D {
+    return tf.softmax(clsScore.rank === 1 ? tf.expandDims(clsScore, 0) : clsScore) as tf.Tensor2D;
+  }
+
+  /** Data samples with `pred_score` and `pred_label` from scores read back from {@link predScores}. */
+  predictionsFromScores(data: ArrayLike<number>, shape: number[], dataSamples: (ClsDataSample | null)[] | null): ClsDataSample[] {
+    const [n, c] = shape;
     const out: ClsDataSample[] = [];
     for (let i = 0; i < n; i++) {
-      const row = data.slice(i * c, (i + 1) * c);
+      const row = scoreRow(data, i, c);
       let best = 0;
       for (let j = 1; j < c; j++) if (row[j] > row[best]) best = j;
       const s = dataSamples?.[i] ?? new ClsDataSample();
@@ -144,4 +154,11 @@ export class ClsHead extends Module {
     const last = Array.isArray(x) && x.length && Array.isArray(x[0]) ? (x as ShapeValue[])[x.length - 1] : x;
     return last;
   }
+}
+
+/** Row `i` of an `[N, C]` score matrix read back from the device, as float32. */
+export function scoreRow(data: ArrayLike<number>, i: number, c: number): Float32Array {
+  const row = new Float32Array(c);
+  for (let j = 0; j < c; j++) row[j] = data[i * c + j];
+  return row;
 }

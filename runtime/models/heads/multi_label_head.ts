@@ -5,7 +5,7 @@ import { Linear } from '../../nn/conv';
 import { InitCfg, ShapeContext, ShapeValue } from '../../nn/module';
 import { ClsDataSample } from '../../structures';
 import { Feat } from '../types';
-import { ClsHead, LossCfg } from './cls_head';
+import { ClsHead, LossCfg, scoreRow } from './cls_head';
 
 /** Options of {@link MultiLabelClsHead}. */
 export interface MultiLabelClsHeadOptions {
@@ -52,14 +52,17 @@ export class MultiLabelClsHead extends ClsHead {
     return { loss: this.lossModule.forward(clsScore, target, { avgFactor: clsScore.shape[0] }) };
   }
 
-  protected override getPredictions(clsScore: tf.Tensor, dataSamples: (ClsDataSample | null)[] | null): ClsDataSample[] {
-    const scores = tf.tidy(() => tf.sigmoid(clsScore.rank === 1 ? tf.expandDims(clsScore, 0) : clsScore));
-    const [n, c] = scores.shape;
-    const data = scores.dataSync();
-    scores.dispose();
+  /** Sigmoid of the logits, `[N, C]`, on the device. */
+  override predScores(clsScore: tf.Tensor): tf.Tensor2D {
+    return tf.sigmoid(clsScore.rank === 1 ? tf.expandDims(clsScore, 0) : clsScore) as tf.Tensor2D;
+  }
+
+  /** `pred_label`: the classes whose score is at least `thr`, else the `topk` best. */
+  override predictionsFromScores(data: ArrayLike<number>, shape: number[], dataSamples: (ClsDataSample | null)[] | null): ClsDataSample[] {
+    const [n, c] = shape;
     const out: ClsDataSample[] = [];
     for (let i = 0; i < n; i++) {
-      const row = data.slice(i * c, (i + 1) * c);
+      const row = scoreRow(data, i, c);
       let labels: number[];
       if (this.thr !== null) {
         labels = [];

@@ -31,6 +31,20 @@ export function batchAugmentRng(): Rng {
 /** One batch augmentation: takes NHWC inputs and (N, num_classes) scores, returns mixed ones. */
 export interface BatchAugment {
   call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng?: Rng): [tf.Tensor4D, tf.Tensor2D];
+  /**
+   * `call` in two halves, so that the label mixing can run on the host (no read back from the
+   * device): the random draw, then the images mixed on the device. The scores mix as
+   * `lam * scores + (1 - lam) * scores[index]`. Optional for augments registered elsewhere.
+   */
+  drawMix?(n: number, h: number, w: number, rng: Rng): BatchMix;
+  mixInputs?(inputs: tf.Tensor4D, mix: BatchMix): tf.Tensor4D;
+}
+
+/** One draw of a batch augment: the mixing weight, the partner of each sample, and the box (CutMix). */
+export interface BatchMix {
+  lam: number;
+  index: number[];
+  box?: Box;
 }
 
 function badArg(who: string, msg: string): MmclsError {
@@ -68,15 +82,22 @@ export class Mixup implements BatchAugment {
     const lam = rng.beta(this.alpha, this.alpha);
     return { lam, index: rng.permutation(n) };
   }
-  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
-    const n = inputs.shape[0];
-    checkScores(scores, n);
-    const { lam, index } = this.draw(n, rng);
+  drawMix(n: number, _h: number, _w: number, rng: Rng): BatchMix {
+    return this.draw(n, rng);
+  }
+
+  mixInputs(inputs: tf.Tensor4D, { lam, index }: BatchMix): tf.Tensor4D {
     return tf.tidy(() => {
       const idx = tf.tensor1d(index, 'int32');
-      const x = tf.add(tf.mul(inputs, lam), tf.mul(tf.gather(inputs, idx), 1 - lam)) as tf.Tensor4D;
-      return [x, mixScores(tf.cast(scores, 'float32'), idx, lam)];
+      return tf.add(tf.mul(inputs, lam), tf.mul(tf.gather(inputs, idx), 1 - lam)) as tf.Tensor4D;
     });
+  }
+
+  call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
+    const [n, h, w] = inputs.shape;
+    checkScores(scores, n);
+    const mix = this.drawMix(n, h, w, rng);
+    return [this.mixInputs(inputs, mix), tf.tidy(() => mixScores(tf.cast(scores, 'float32'), tf.tensor1d(mix.index, 'int32'), mix.lam))];
   }
 }
 
@@ -159,22 +180,29 @@ export class CutMix implements BatchAugment {
     return tf.slice(tf.gather(inputs, idx), [0, y1, x1, 0], [n, y2 - y1, x2 - x1, c]);
   }
 
+  drawMix(n: number, h: number, w: number, rng: Rng): BatchMix {
+    return this.draw(n, h, w, rng);
+  }
+
+  mixInputs(inputs: tf.Tensor4D, { index, box }: BatchMix): tf.Tensor4D {
+    const [, h, w] = inputs.shape;
+    const [y1, y2, x1, x2] = box!;
+    // An empty box leaves the images as they are (a copy: the caller owns the result).
+    if (!(y2 > y1 && x2 > x1)) return tf.clone(inputs);
+    return tf.tidy(() => {
+      const idx = tf.tensor1d(index, 'int32');
+      const patch = this.patch(inputs, idx, box!);
+      const padded = tf.pad(patch, [[0, 0], [y1, h - y2], [x1, w - x2], [0, 0]]);
+      const mask = tf.pad(tf.ones([1, y2 - y1, x2 - x1, 1], 'bool'), [[0, 0], [y1, h - y2], [x1, w - x2], [0, 0]]);
+      return tf.where(tf.broadcastTo(mask, inputs.shape), padded, inputs) as tf.Tensor4D;
+    });
+  }
+
   call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
     const [n, h, w] = inputs.shape;
     checkScores(scores, n);
-    const { lam, index, box } = this.draw(n, h, w, rng);
-    const [y1, y2, x1, x2] = box;
-    return tf.tidy(() => {
-      const idx = tf.tensor1d(index, 'int32');
-      let x = inputs;
-      if (y2 > y1 && x2 > x1) {
-        const patch = this.patch(inputs, idx, box);
-        const padded = tf.pad(patch, [[0, 0], [y1, h - y2], [x1, w - x2], [0, 0]]);
-        const mask = tf.pad(tf.ones([1, y2 - y1, x2 - x1, 1], 'bool'), [[0, 0], [y1, h - y2], [x1, w - x2], [0, 0]]);
-        x = tf.where(tf.broadcastTo(mask, inputs.shape), padded, inputs) as tf.Tensor4D;
-      }
-      return [x, mixScores(tf.cast(scores, 'float32'), idx, lam)];
-    });
+    const mix = this.drawMix(n, h, w, rng);
+    return [this.mixInputs(inputs, mix), tf.tidy(() => mixScores(tf.cast(scores, 'float32'), tf.tensor1d(mix.index, 'int32'), mix.lam))];
   }
 }
 
@@ -247,9 +275,14 @@ export class RandomBatchAugment {
   }
 
   call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
-    const i = this.probs ? rng.choice(this.probs) : rng.randint(0, this.augments.length);
-    const aug = this.augments[i];
+    const aug = this.choose(rng);
     return aug ? aug.call(inputs, scores, rng) : [inputs, scores];
+  }
+
+  /** The augment of this batch (null: none), drawn as `call` draws it. */
+  choose(rng: Rng): BatchAugment | null {
+    const i = this.probs ? rng.choice(this.probs) : rng.randint(0, this.augments.length);
+    return this.augments[i];
   }
 }
 
@@ -258,31 +291,61 @@ export class RandomBatchAugment {
  * scores from the samples' gt labels (or stacks their gt scores), runs the augment, and writes the
  * mixed scores back as each sample's gt_score. Returns the mixed inputs.
  */
-export function applyBatchAugments(augment: RandomBatchAugment, inputs: tf.Tensor4D, samples: ClsDataSample[], numClasses: number | null, rng?: Rng): tf.Tensor4D {
+export function applyBatchAugments(augment: RandomBatchAugment, inputs: tf.Tensor4D, samples: ClsDataSample[], numClasses: number | null, rng: Rng = batchAugmentRng()): tf.Tensor4D {
   const n = samples.length;
   if (n !== inputs.shape[0]) throw new MmclsError(`batch augments: ${inputs.shape[0]} images but ${n} data samples`, { code: 'data.shape' });
-  let scores: tf.Tensor2D;
+  let k: number;
+  let scores: Float32Array;
   if (samples.every((s) => s.gt_label?.score)) {
-    scores = tf.tensor2d(samples.flatMap((s) => Array.from(s.gt_label!.score!)), [n, samples[0].gt_label!.score!.length]);
+    k = samples[0].gt_label!.score!.length;
+    scores = Float32Array.from(samples.flatMap((s) => Array.from(s.gt_label!.score!)));
+    if (scores.length !== n * k) throw new MmclsError('batch augments: the data samples\' gt_score have different lengths', { code: 'data.shape' });
   } else {
-    const k = numClasses ?? (samples[0].get<number>('num_classes') ?? null);
-    if (!k) throw new MmclsError('Cannot generate one-hot format labels because not set `num_classes` in `data_preprocessor`.', { code: 'model.bad-argument' });
-    const buf = new Float32Array(n * k);
+    const nc = numClasses ?? (samples[0].get<number>('num_classes') ?? null);
+    if (!nc) throw new MmclsError('Cannot generate one-hot format labels because not set `num_classes` in `data_preprocessor`.', { code: 'model.bad-argument' });
+    k = nc;
+    scores = new Float32Array(n * k);
     samples.forEach((s, i) => {
       const labels = s.gt_label?.label;
       if (!labels) throw new MmclsError('Cannot generate onehot format labels because no labels.', { code: 'data.no-label' });
       for (const l of labels) {
         if (l < 0 || l >= k) throw new MmclsError(`label ${l} is outside [0, ${k})`, { code: 'data.label-out-of-range' });
-        buf[i * k + l] = 1;
+        scores[i * k + l] = 1;
       }
     });
-    scores = tf.tensor2d(buf, [n, k]);
   }
-  const [x, mixed] = augment.call(inputs, scores, rng);
-  const values = mixed.dataSync();
-  const k = mixed.shape[1];
-  samples.forEach((s, i) => s.set_gt_score(values.subarray(i * k, (i + 1) * k)));
-  if (mixed !== scores) mixed.dispose();
-  scores.dispose();
+  const aug = augment.choose(rng);
+  let x: tf.Tensor4D = inputs;
+  let mixed = scores;
+  if (aug && aug.drawMix && aug.mixInputs) {
+    // The images mix on the device; the labels on the host, in float32 as torch computes
+    // `lam * s + (1 - lam) * s[index]`: nothing is read back from the device.
+    const [, h, w] = inputs.shape;
+    const mix = aug.drawMix(n, h, w, rng);
+    x = aug.mixInputs(inputs, mix);
+    mixed = mixScoresHost(scores, k, mix);
+  } else if (aug) {
+    // An augment with only `call`: its scores are read back synchronously.
+    const t = tf.tensor2d(scores, [n, k]);
+    const [xa, m] = aug.call(inputs, t, rng);
+    x = xa;
+    mixed = Float32Array.from(m.dataSync());
+    if (m !== t) m.dispose();
+    t.dispose();
+  }
+  samples.forEach((s, i) => s.set_gt_score(mixed.subarray(i * k, (i + 1) * k)));
   return x;
+}
+
+/** `lam * scores + (1 - lam) * scores[index]` on an `[n, k]` float32 matrix, with float32 rounding. */
+export function mixScoresHost(scores: Float32Array, k: number, { lam, index }: BatchMix): Float32Array {
+  const f = Math.fround;
+  const a = f(lam);
+  const b = f(1 - lam);
+  const out = new Float32Array(scores.length);
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i];
+    for (let c = 0; c < k; c++) out[i * k + c] = f(f(scores[i * k + c] * a) + f(scores[j * k + c] * b));
+  }
+  return out;
 }
