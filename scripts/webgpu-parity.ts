@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../runtime/backend';
 import {
-  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, ConvModule, DropPath, Dropout, FFN, GELU, GroupNorm, HSigmoid,
+  AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Conv2dAdaptivePadding, ConvModule, DropPath, Dropout, FFN, GELU, GroupNorm, HSigmoid,
   HSwish, Identity, LayerNorm, LayerNorm2d, LayerScale, LeakyReLU, Linear, MaxPool2d, Module, MultiheadAttention, PatchEmbed, ReLU,
   ReLU6, Sequential, SiLU, Sigmoid, Tanh,
 } from '../runtime/nn';
@@ -70,6 +70,7 @@ export const CASES: LayerCase[] = [
   { name: 'Conv2d depth-wise stride 2', make: () => new Conv2d({ in_channels: 3, out_channels: 3, kernel_size: 3, stride: 2, padding: 1, groups: 3 }), shape: [2, 7, 7, 3] },
   { name: 'Conv2d dilated', make: () => new Conv2d({ in_channels: 2, out_channels: 3, kernel_size: 3, dilation: 2, padding: 2 }), shape: [1, 7, 7, 2] },
   { name: 'Conv2d asymmetric padding', make: () => new Conv2d({ in_channels: 2, out_channels: 2, kernel_size: [2, 3], padding: [0, 1, 2, 0] }), shape: [1, 5, 5, 2] },
+  { name: 'Conv2dAdaptivePadding depth-wise 3x3 stride 2 (EfficientNet, TensorFlow SAME)', make: () => new Conv2dAdaptivePadding({ in_channels: 3, out_channels: 3, kernel_size: 3, stride: 2, groups: 3 }), shape: [2, 8, 7, 3] },
   { name: 'Linear', make: () => new Linear({ in_features: 8, out_features: 5 }), shape: [3, 8] },
   { name: 'Linear on tokens', make: () => new Linear({ in_features: 6, out_features: 4, bias: false }), shape: [2, 3, 6] },
   { name: 'BatchNorm2d train', make: () => new BatchNorm2d({ num_features: 3 }), shape: [2, 4, 4, 3] },
