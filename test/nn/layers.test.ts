@@ -93,6 +93,32 @@ describe('nn layers against float64 definitions', () => {
     assert.ok(maxAbsDiff(y, ref) < 1e-6);
   });
 
+  it('BatchNorm2d momentum=None: running stats are the cumulative average over batches (factor 1 / num_batches_tracked)', async () => {
+    const bn = new BatchNorm2d({ num_features: 2, momentum: null });
+    bn.train();
+    const xs: [number, number, number, number] = [2, 2, 3, 3];
+    const batches = [seq(36, 3), seq(36, 8).map((v) => 2 * v + 1), seq(36, 21).map((v) => v - 0.5)];
+    const stats = batches.map((x) => [0, 1].map((c) => {
+      const vals: number[] = [];
+      for (let n = 0; n < 2; n++) for (let i = 0; i < 9; i++) vals.push(x[(n * 2 + c) * 9 + i]);
+      const mean = vals.reduce((a, v) => a + v, 0) / 18;
+      return { mean, varU: vals.reduce((a, v) => a + (v - mean) ** 2, 0) / 17 };
+    }));
+    for (const x of batches) tf.dispose(bn.forward(nchwToNhwc(x, xs)));
+    const sd = await bn.stateDictAsync();
+    assert.equal(Number(sd.get('num_batches_tracked')!.data[0]), 3);
+    for (let c = 0; c < 2; c++) {
+      // torch: f = 1 / num_batches_tracked; from the initial (0, 1) the first batch replaces them.
+      const mean = stats.reduce((a, s) => a + s[c].mean, 0) / 3;
+      const varU = stats.reduce((a, s) => a + s[c].varU, 0) / 3;
+      assert.ok(Math.abs((sd.get('running_mean')!.data[c] as number) - mean) < 1e-5, `running_mean[${c}]`);
+      assert.ok(Math.abs((sd.get('running_var')!.data[c] as number) - varU) < 1e-4, `running_var[${c}]`);
+    }
+    // The synchronous and asynchronous state dicts agree.
+    assert.deepEqual([...bn.stateDict().keys()], [...sd.keys()]);
+    for (const [k, e] of bn.stateDict()) assert.deepEqual(Array.from(e.data), Array.from(sd.get(k)!.data), k);
+  });
+
   it('BatchNorm2d: batch statistics and running-stat update in training, running stats in eval', () => {
     const bn = new BatchNorm2d({ num_features: 3, momentum: 0.1, eps: 1e-5 });
     const w = Float32Array.from([1.5, 0.5, 2]);

@@ -19,6 +19,21 @@ describe('models/utils/batch_augments', () => {
     await tf.setBackend('cpu');
   });
 
+  it('applyBatchAugments mixes labels on the host exactly as call() mixes them on the device, with the same images', () => {
+    for (const [name, cfg] of [['Mixup', { type: 'Mixup', alpha: 0.8 }], ['CutMix', { type: 'CutMix', alpha: 1.0 }], ['ResizeMix', { type: 'ResizeMix', alpha: 1.0 }]] as const) {
+      const aug = new RandomBatchAugment({ augments: cfg as never });
+      const x = batch(5, 6, 7);
+      const labels = [3, 0, 2, 2, 1];
+      const [dx, ds] = aug.call(x, onehot(labels, 4), new Rng(11));
+      const samples = labels.map((l) => new ClsDataSample().set_gt_label(l));
+      const hx = applyBatchAugments(aug, x, samples, 4, new Rng(11));
+      assert.deepEqual(Array.from(hx.dataSync()), Array.from(dx.dataSync()), `${name}: images`);
+      const want = ds.arraySync();
+      samples.forEach((smp, i) => assert.deepEqual(Array.from(smp.gt_label!.score!), want[i], `${name}: scores of sample ${i}`));
+      tf.dispose([x, dx, ds, hx]);
+    }
+  });
+
   it('Mixup mixes images and scores with one Beta-drawn ratio and a permutation', () => {
     const m = BATCH_AUGMENTS.build<Mixup>({ type: 'Mixup', alpha: 0.8 });
     const x = batch(4, 2, 3);
