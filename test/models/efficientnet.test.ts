@@ -36,7 +36,8 @@ describe('EfficientNet', () => {
   // Parameters (M) as MMClassification's model zoo prints them, with the head width of each config.
   const zoo: [string, number, number][] = [
     ['b0', 1280, 5.29], ['b1', 1280, 7.79], ['b2', 1408, 9.11], ['b3', 1536, 12.23], ['b4', 1792, 19.34],
-    ['b5', 2048, 30.39], ['b6', 2304, 43.04], ['b7', 2560, 66.35], ['b8', 2816, 87.41], ['es', 1280, 5.44], ['em', 1280, 6.9],
+    ['b5', 2048, 30.39], ['b6', 2304, 43.04], ['b7', 2560, 66.35], ['b8', 2816, 87.41], ['l2', 5504, 480.31], ['es', 1280, 5.44],
+    ['em', 1280, 6.9],
   ];
   for (const [arch, c, params] of zoo) {
     it(`${arch}: ${params}M parameters, final conv of ${c} channels`, () => {

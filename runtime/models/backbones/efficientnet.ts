@@ -156,6 +156,7 @@ const ARCH_SETTINGS: Record<string, [number, number, number]> = {
   b6: [1.8, 2.6, 528],
   b7: [2.0, 3.1, 600],
   b8: [2.2, 3.6, 672],
+  l2: [4.3, 5.3, 800],
   es: [1.0, 1.0, 224],
   em: [1.0, 1.1, 240],
   el: [1.2, 1.4, 300],
@@ -163,8 +164,8 @@ const ARCH_SETTINGS: Record<string, [number, number, number]> = {
 
 /** Options of {@link EfficientNet}. */
 export interface EfficientNetOptions {
-  /** Architecture: 'b0' to 'b8', or the EdgeTPU variants 'es', 'em', 'el'. @default 'b0' */
-  arch?: 'b0' | 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'es' | 'em' | 'el';
+  /** Architecture: 'b0' to 'b8', 'l2' (NoisyStudent), or the EdgeTPU variants 'es', 'em', 'el'. @default 'b0' */
+  arch?: 'b0' | 'b1' | 'b2' | 'b3' | 'b4' | 'b5' | 'b6' | 'b7' | 'b8' | 'l2' | 'es' | 'em' | 'el';
   /** Stochastic depth rate (linearly increasing over the blocks). @default 0. */
   drop_path_rate?: number;
   /** Layers whose output is returned (0: stem conv, 1-5: block layers, 6: final 1x1 conv). @default (6, ) */
@@ -208,7 +209,8 @@ export class EfficientNet extends BaseBackbone {
     if (!archSetting) {
       throw new MmclsError(`"${arch}" is not one of the arch_settings (${Object.keys(ARCH_SETTINGS).join(', ')})`, { code: 'model.bad-argument' });
     }
-    const base = LAYER_SETTINGS[arch[0] as 'b' | 'e'];
+    // L2 is a scaled 'b' network.
+    const base = LAYER_SETTINGS[arch === 'l2' ? 'b' : (arch[0] as 'b' | 'e')];
     const outIndices = [...(options.out_indices ?? [6])];
     for (const i of outIndices) {
       if (!(Number.isInteger(i) && i >= 0 && i < base.length)) {
