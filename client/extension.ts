@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from 'vscode-languageclient/node';
-import { FlopsTableArgs, SHOW_FLOPS_TABLE_COMMAND } from '../server/protocol';
+import { FlopsTableArgs, SHOW_FLOPS_TABLE_COMMAND, ServerSettings } from '../server/protocol';
 import { RunSettings, cliInvocation, configStem, flopsArgs, testArgs, trainArgs, workDirFor } from './core/args';
 import { listCheckpoints } from './core/checkpoints';
 import { Job, JobTracker, jobLabel, jobSummary, statusBarText } from './core/jobs';
@@ -121,7 +121,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
       synchronize: { configurationSection: 'mmcls' },
-      initializationOptions: { configGlobs: cfg().get<string[]>('configGlobs') ?? [] },
+      // The server reads the same settings again on didChangeConfiguration (the whole `mmcls` section).
+      initializationOptions: { configGlobs: cfg().get<string[]>('configGlobs') ?? [], semanticHighlighting: { enable: cfg().get<boolean>('semanticHighlighting.enable', true) } } satisfies ServerSettings,
       outputChannel: log,
     };
     client = new LanguageClient('mmcls', 'MMClassification config server', serverOptions, clientOptions);

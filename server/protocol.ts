@@ -54,8 +54,16 @@ export interface FlopsTableArgs {
   table: string;
 }
 
-/** Settings under `mmcls` the server reads (workspace/configuration and didChangeConfiguration). */
+/**
+ * Settings under `mmcls` the server reads: initializationOptions, workspace/configuration and
+ * didChangeConfiguration (`{ mmcls: ServerSettings }`), nested as VS Code returns them.
+ */
 export interface ServerSettings {
   /** Globs (relative to a workspace folder) of further config files, e.g. `experiments/**\/*.py`. */
   configGlobs?: string[];
+  /**
+   * `mmcls.semanticHighlighting.enable` (default true): false makes the server answer semantic-token
+   * requests with null, leaving highlighting to the grammar and to other providers.
+   */
+  semanticHighlighting?: { enable?: boolean };
 }

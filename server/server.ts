@@ -8,14 +8,15 @@ import { fileURLToPath, pathToFileURL } from 'url';
 import {
   CodeLens, CompletionItem, CompletionItemKind, Connection, Diagnostic, DiagnosticSeverity, DidChangeConfigurationNotification, DidChangeWatchedFilesNotification,
   DocumentSymbol, FileChangeType, InitializeParams, InitializeResult, InlayHint, Location, MarkupKind, ProposedFeatures,
-  SemanticTokensBuilder, SymbolKind, TextDocuments, TextDocumentSyncKind, createConnection,
+  SemanticTokens, SemanticTokensBuilder, SemanticTokensRefreshRequest, SemanticTokensRequest, SymbolKind, TextDocuments, TextDocumentSyncKind, createConnection,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { FlopsTableArgs, MergedConfigRequest, SHOW_FLOPS_TABLE_COMMAND, ServerSettings } from './protocol';
 import { LanguageService } from './service/service';
+import { SEMANTIC_TOKEN_MODIFIERS, SEMANTIC_TOKEN_TYPES } from './service/types';
 import type { CompletionKind, FileLocation, ServiceCodeLens, ServiceDiagnostic, ServiceSymbol, Span } from './service/types';
 
-export const SEMANTIC_TOKEN_TYPES = ['class', 'macro', 'namespace'];
+export { SEMANTIC_TOKEN_MODIFIERS, SEMANTIC_TOKEN_TYPES };
 
 const COMPLETION_KINDS: Record<CompletionKind, CompletionItemKind> = {
   property: CompletionItemKind.Property,
@@ -49,6 +50,9 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   const service = new LanguageService({ log: (m) => connection.console.error(m) });
   let configurationCapability = false;
   let watchCapability = false;
+  let semanticRefreshCapability = false;
+  /** `mmcls.semanticHighlighting.enable`: false answers semantic-token requests with null (no tokens from this server). */
+  let semanticHighlighting = true;
   let roots: string[] = [];
   const uris = new Map<string, string>();
   const uriOf = (file: string): string => uris.get(file) ?? pathToUri(file);
@@ -76,11 +80,13 @@ export function startServer(connection: Connection = createConnection(ProposedFe
   connection.onInitialize((params: InitializeParams): InitializeResult => {
     configurationCapability = !!params.capabilities.workspace?.configuration;
     watchCapability = !!params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration;
+    semanticRefreshCapability = !!params.capabilities.workspace?.semanticTokens?.refreshSupport;
     const folders = params.workspaceFolders?.map((f) => uriToPath(f.uri)).filter((f): f is string => !!f) ?? [];
     const rootUri = params.rootUri ? uriToPath(params.rootUri) : undefined;
     roots = folders.length ? folders : rootUri ? [rootUri] : params.rootPath ? [params.rootPath] : [];
     const init = params.initializationOptions as ServerSettings | undefined;
     if (init?.configGlobs) service.setConfigGlobs(init.configGlobs);
+    if (typeof init?.semanticHighlighting?.enable === 'boolean') semanticHighlighting = init.semanticHighlighting.enable;
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
@@ -92,7 +98,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
         inlayHintProvider: true,
         documentSymbolProvider: true,
         foldingRangeProvider: true,
-        semanticTokensProvider: { legend: { tokenTypes: SEMANTIC_TOKEN_TYPES, tokenModifiers: [] }, full: true },
+        semanticTokensProvider: { legend: { tokenTypes: [...SEMANTIC_TOKEN_TYPES], tokenModifiers: [...SEMANTIC_TOKEN_MODIFIERS] }, full: true },
         executeCommandProvider: { commands: [] },
         workspace: { workspaceFolders: { supported: true } },
       },
@@ -116,13 +122,30 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     }
   });
 
+  /** Applies the `mmcls` settings; true when any was there. */
+  function applySettings(s: ServerSettings | null | undefined): boolean {
+    if (!s || typeof s !== 'object') return false;
+    let any = false;
+    if (Array.isArray(s.configGlobs)) {
+      any = true;
+      service.setConfigGlobs(s.configGlobs);
+      guard('reindex', undefined, () => service.indexWorkspace())();
+    }
+    const enable = s.semanticHighlighting?.enable;
+    if (typeof enable === 'boolean') {
+      any = true;
+      if (enable !== semanticHighlighting) {
+        semanticHighlighting = enable;
+        // The editor asks again for the tokens of its open files.
+        if (semanticRefreshCapability) connection.sendRequest(SemanticTokensRefreshRequest.type).then(undefined, () => undefined);
+      }
+    }
+    return any;
+  }
+
   async function pullSettings(): Promise<void> {
     try {
-      const s = (await connection.workspace.getConfiguration('mmcls')) as ServerSettings | null;
-      if (s && Array.isArray(s.configGlobs)) {
-        service.setConfigGlobs(s.configGlobs);
-        service.indexWorkspace();
-      }
+      applySettings((await connection.workspace.getConfiguration('mmcls')) as ServerSettings | null);
     } catch {
       // The client has no settings for us.
     }
@@ -130,10 +153,7 @@ export function startServer(connection: Connection = createConnection(ProposedFe
 
   connection.onDidChangeConfiguration((change) => {
     const s = (change.settings as { mmcls?: ServerSettings } | undefined)?.mmcls;
-    if (s && Array.isArray(s.configGlobs)) {
-      service.setConfigGlobs(s.configGlobs);
-      guard('reindex', undefined, () => service.indexWorkspace())();
-    } else if (configurationCapability) void pullSettings();
+    if (!applySettings(s) && configurationCapability) void pullSettings();
   });
 
   // ---------------------------------------------------------------- diagnostics, debounced
@@ -356,12 +376,16 @@ export function startServer(connection: Connection = createConnection(ProposedFe
     }),
   );
 
-  connection.languages.semanticTokens.on(
-    guard('semantic tokens', { data: [] as number[] }, (p) => {
+  // null (not an empty list) when switched off or not a config, so that the editor uses another
+  // provider's tokens for the file (VS Code takes the first provider that returns some).
+  connection.onRequest(
+    SemanticTokensRequest.type,
+    guard('semantic tokens', null as SemanticTokens | null, (p) => {
+      if (!semanticHighlighting) return null;
       const f = configFile(p.textDocument.uri);
-      if (!f) return { data: [] };
+      if (!f) return null;
       const b = new SemanticTokensBuilder();
-      for (const t of service.semanticTokens(f)) b.push(t.line, t.character, t.length, t.type, 0);
+      for (const t of service.semanticTokens(f)) b.push(t.line, t.character, t.length, SEMANTIC_TOKEN_TYPES.indexOf(t.type), 1 << SEMANTIC_TOKEN_MODIFIERS.indexOf(t.modifier));
       return b.build();
     }),
   );

@@ -995,11 +995,11 @@ export class LanguageService {
     const toks = tokenize(text);
     const out: ServiceSemanticToken[] = [];
     const starts = lineStarts(text);
-    const add = (start: number, end: number, type: 0 | 1 | 2) => {
+    const add = (start: number, end: number, type: ServiceSemanticToken['type'], modifier: ServiceSemanticToken['modifier']) => {
       const p = positionAt2(starts, start);
       const q = positionAt2(starts, end);
       if (q.line !== p.line || end <= start) return;
-      out.push({ line: p.line, character: p.character, length: end - start, type });
+      out.push({ line: p.line, character: p.character, length: end - start, type, modifier });
     };
     const baseRanges = baseEntries(a.module, path.resolve(file)).map((b) => spanOf(b.range));
     for (let i = 0; i < toks.length; i++) {
@@ -1008,20 +1008,27 @@ export class LanguageService {
         const p1 = toks[i - 1];
         const p2 = toks[i - 2];
         const isType = p1 && p2 && ((p1.text === '=' && p2.kind === 'name' && p2.text === 'type') || (p1.text === ':' && p2.kind === 'string' && stringContents(p2).value === 'type'));
-        if (isType) add(t.start, t.end, 0);
-        else {
+        if (isType) {
+          // The name only, as the grammar's type-string rule marks it (a plain or scoped identifier).
+          const sc = stringContents(t);
+          if (sc.quote.length === 1 && sc.contentStart === t.start + 1 && t.text === `${sc.quote}${sc.value}${sc.quote}` && TYPE_NAME.test(sc.value)) add(sc.contentStart, sc.contentStart + sc.value.length, 'class', 'registryType');
+        } else {
           const p = positionAt2(starts, t.start);
-          if (baseRanges.some((r) => r.start.line === p.line && r.start.character === p.character)) add(t.start, t.end, 2);
+          if (baseRanges.some((r) => r.start.line === p.line && r.start.character === p.character)) add(t.start, t.end, 'namespace', 'basePath');
         }
       }
     }
-    const re = /(?:\{\{|<<)\s*_base_\.[\w.[\]]+\s*(?:\}\}|>>)/g;
+    // `{{_base_.a.b}}` / `<<_base_.a.b>>`: `_base_` and the key path, as the grammar splits them.
+    const re = /(?:\{\{|<<)\s*(_base_)(\.[\w.[\]]+)\s*(?:\}\}|>>)/dg;
     const inComment = new Set<number>();
     for (const t of toks) if (t.kind === 'comment') for (let k = t.start; k < t.end; k += 1) inComment.add(k);
     for (const m of text.matchAll(re)) {
       const s = m.index ?? 0;
-      if (inComment.has(s)) continue;
-      add(s, s + m[0].length, 1);
+      if (inComment.has(s) || !m.indices) continue;
+      const [b0, b1] = m.indices[1];
+      const [k0, k1] = m.indices[2];
+      add(b0, b1, 'keyword', 'baseReference');
+      add(k0, k1, 'property', 'baseReference');
     }
     // Tokens must be sorted by position; a base reference inside a type string is rare, drop overlaps.
     out.sort((x, y) => x.line - y.line || x.character - y.character);
@@ -1034,6 +1041,9 @@ export class LanguageService {
     return dedup;
   }
 }
+
+/** A registry type as the grammar's type-string rule matches it: `ResNet` or `mmcls.ResNet`. */
+const TYPE_NAME = /^(?:[A-Za-z_]\w*\.)?[A-Za-z_]\w*$/;
 
 // ------------------------------------------------------------------ helpers
 

@@ -85,10 +85,27 @@ export interface ServiceFold {
   endLine: number;
 }
 
-/** 0: registry type string, 1: base reference, 2: `_base_` path. */
+/**
+ * The semantic-token legend. Standard types, so that every editor has a colour for them; the
+ * modifiers say what mmcls means, and the extension's manifest (`semanticTokenScopes`) maps each
+ * `type.modifier` pair to the scope the grammar injection (syntaxes/) gives the same text, so that
+ * VS Code colours a range the same with semantic highlighting on or off.
+ */
+export const SEMANTIC_TOKEN_TYPES = ['class', 'keyword', 'namespace', 'property'] as const;
+export const SEMANTIC_TOKEN_MODIFIERS = ['registryType', 'baseReference', 'basePath'] as const;
+
+export type SemanticTokenType = (typeof SEMANTIC_TOKEN_TYPES)[number];
+export type SemanticTokenModifier = (typeof SEMANTIC_TOKEN_MODIFIERS)[number];
+
+/**
+ * `class.registryType`: the name in `type='ResNet'` (without the quotes);
+ * `keyword.baseReference` / `property.baseReference`: `_base_` and the key path of a
+ * `{{_base_.model.head}}` reference; `namespace.basePath`: a path string of the `_base_` list.
+ */
 export interface ServiceSemanticToken {
   line: number;
   character: number;
   length: number;
-  type: 0 | 1 | 2;
+  type: SemanticTokenType;
+  modifier: SemanticTokenModifier;
 }

@@ -1,6 +1,10 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
+import { LanguageService } from '../../server/service/service';
+import { SEMANTIC_TOKEN_MODIFIERS, SEMANTIC_TOKEN_TYPES } from '../../server/service/types';
+import type { ServiceSemanticToken } from '../../server/service/types';
 
 const ROOT = path.join(__dirname, '..', '..');
 const GRAMMAR = path.join(ROOT, 'syntaxes', 'mmcls-config.injection.tmLanguage.json');
@@ -22,8 +26,38 @@ interface Oniguruma {
   OnigString: new (s: string) => unknown;
 }
 
+interface Manifest {
+  contributes: {
+    grammars: { scopeName: string; path: string; injectTo: string[] }[];
+    semanticTokenModifiers?: { id: string; description: string }[];
+    semanticTokenScopes?: { language?: string; scopes: Record<string, string[]> }[];
+    configuration: { properties: Record<string, { type: string; default: unknown; markdownDescription?: string; description?: string }> };
+  };
+}
+
+/** A config that has each kind of semantic token, and the server's tokens for it (in process). */
+const SAMPLE = `_base_ = ['../_base_/models/resnet50.py', "../_base_/default_runtime.py"]
+model = dict(backbone=dict(type='mmcls.ResNet', depth=50), head={'type': 'LinearClsHead'})
+head_cfg = '{{_base_.model.head}}'
+lr = '<<_base_.optim_wrapper.optimizer.lr>>'
+`;
+
+function sampleTokens(): ServiceSemanticToken[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmcls-sem-'));
+  try {
+    const f = path.join(dir, 'configs', 'sample.py');
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, SAMPLE);
+    const svc = new LanguageService({ roots: [dir] });
+    svc.open(f, SAMPLE);
+    return svc.semanticTokens(f);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('syntaxes: the config grammar injection', () => {
-  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { contributes: { grammars: { scopeName: string; path: string; injectTo: string[] }[] } };
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Manifest;
 
   it('is contributed as an injection into source.python, and its patterns are valid', () => {
     const g = manifest.contributes.grammars.find((x) => x.scopeName === 'mmcls.config.injection');
@@ -35,8 +69,39 @@ describe('syntaxes: the config grammar injection', () => {
     for (const [k, r] of Object.entries(json.repository)) assert.doesNotThrow(() => new RegExp(r.match), k);
   });
 
+  it('the server\'s semantic token modifiers are contributed, and every type.modifier it emits is mapped to one of the grammar\'s scopes', () => {
+    assert.deepEqual(manifest.contributes.semanticTokenModifiers?.map((m) => m.id), [...SEMANTIC_TOKEN_MODIFIERS]);
+    const scopes = manifest.contributes.semanticTokenScopes?.find((x) => x.language === 'python')?.scopes ?? {};
+    for (const sel of Object.keys(scopes)) {
+      const [type, modifier] = sel.split('.');
+      assert.ok((SEMANTIC_TOKEN_TYPES as readonly string[]).includes(type) && (SEMANTIC_TOKEN_MODIFIERS as readonly string[]).includes(modifier), sel);
+    }
+    const toks = sampleTokens();
+    const emitted = [...new Set(toks.map((t) => `${t.type}.${t.modifier}`))].sort();
+    assert.deepEqual(emitted, ['class.registryType', 'keyword.baseReference', 'namespace.basePath', 'property.baseReference']);
+    for (const e of emitted) assert.ok(scopes[e]?.length === 1, `${e} is mapped`);
+    // The type names are marked without their quotes; each scope is one the grammar (or Python's) gives.
+    const lines = SAMPLE.split('\n');
+    const texts = toks.filter((t) => t.type === 'class').map((t) => lines[t.line].slice(t.character, t.character + t.length));
+    assert.deepEqual(texts, ['mmcls.ResNet', 'LinearClsHead']);
+    const grammarText = fs.readFileSync(GRAMMAR, 'utf8');
+    for (const e of ['class.registryType', 'keyword.baseReference', 'property.baseReference']) assert.ok(grammarText.includes(`"${scopes[e][0]}"`), `${scopes[e][0]} is a scope of the grammar`);
+  });
+
+  it('mmcls.semanticHighlighting.enable is declared (and the grammar switch that could not work is gone)', () => {
+    const props = manifest.contributes.configuration.properties;
+    assert.equal(props['mmcls.grammar.enable'], undefined);
+    const s = props['mmcls.semanticHighlighting.enable'];
+    assert.equal(s?.type, 'boolean');
+    assert.equal(s?.default, true);
+    assert.match(String(s?.markdownDescription), /cannot switch a contributed grammar off/);
+    const client = fs.readFileSync(path.join(ROOT, 'client', 'extension.ts'), 'utf8');
+    assert.match(client, /semanticHighlighting\.enable/);
+  });
+
   describe('tokenized by VS Code\'s TextMate engine', function () {
     let lines: (line: string) => [string, string][];
+    let scopesAt: (line: string) => { startIndex: number; endIndex: number; scopes: string[] }[];
     before(async function () {
       if (!fs.existsSync(path.join(VS, 'node_modules', 'vscode-textmate'))) this.skip();
       /* eslint-disable @typescript-eslint/no-require-imports */
@@ -54,6 +119,7 @@ describe('syntaxes: the config grammar injection', () => {
         getInjections: (scope: string) => (scope === 'source.python' ? ['mmcls.config.injection'] : undefined),
       });
       const g = (await reg.loadGrammar('source.python'))!;
+      scopesAt = (line: string) => g.tokenizeLine(line, tm.INITIAL).tokens;
       lines = (line: string) => {
         const r = g.tokenizeLine(line, tm.INITIAL);
         return r.tokens.flatMap((t) => t.scopes.filter((s) => s.includes('mmcls')).map((s) => [line.slice(t.startIndex, t.endIndex), s] as [string, string]));
@@ -82,6 +148,27 @@ describe('syntaxes: the config grammar injection', () => {
         ['}}', 'punctuation.definition.template-expression.end.mmcls'],
       ]);
       assert.deepEqual(lines("x = '<<_base_.lr>>'").map((t) => t[0]), ['<<', '_base_', '.lr', '>>']);
+    });
+
+    it('each semantic token covers exactly the text the grammar gives the scope it is mapped to', () => {
+      const scopes = manifest.contributes.semanticTokenScopes?.find((x) => x.language === 'python')?.scopes ?? {};
+      const text = SAMPLE.split('\n');
+      const toks = sampleTokens();
+      assert.ok(toks.length >= 8, JSON.stringify(toks));
+      for (const t of toks) {
+        const scope = scopes[`${t.type}.${t.modifier}`][0];
+        const tm = scopesAt(text[t.line]);
+        const inside = tm.filter((x) => x.startIndex < t.character + t.length && x.endIndex > t.character);
+        const where = `${t.type}.${t.modifier} at ${t.line}:${t.character} ${JSON.stringify(text[t.line].slice(t.character, t.character + t.length))}`;
+        // The grammar's tokens with that scope start and end where the semantic token does.
+        assert.ok(inside.length > 0 && inside.every((x) => x.scopes.includes(scope)), `${where}: ${JSON.stringify(inside)}`);
+        assert.equal(inside[0].startIndex, t.character, where);
+        assert.equal(inside[inside.length - 1].endIndex, t.character + t.length, where);
+        const before = tm.find((x) => x.endIndex === t.character);
+        const after = tm.find((x) => x.startIndex === t.character + t.length);
+        assert.ok(!before?.scopes.includes(scope), `${where}: the scope goes on before it`);
+        assert.ok(!after?.scopes.includes(scope), `${where}: the scope goes on after it`);
+      }
     });
   });
 });

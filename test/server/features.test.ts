@@ -9,6 +9,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import type { CodeLens, CompletionItem, DocumentSymbol, FoldingRange, Hover, InlayHint, Location, SemanticTokens } from 'vscode-languageserver-protocol';
 import type { MergedConfigResult } from '../../server/protocol';
 import { LspClient, markers, REPO, uri } from './lsp-client';
@@ -44,6 +45,7 @@ describe('language server over stdio', function () {
   this.timeout(120_000);
   let ws: { root: string; at: Record<string, Record<string, Pos>> };
   let client: LspClient;
+  let legend: unknown;
   const file = (rel: string) => path.join(ws.root, 'configs', rel);
   const pos = (rel: string, name: string): Pos => {
     const p = ws.at[`configs/${rel}`]?.[name];
@@ -60,6 +62,7 @@ describe('language server over stdio', function () {
     const init = (await client.initialize(ws.root, { configGlobs: ['experiments/**/*.py'] })) as { capabilities: Record<string, unknown> };
     assert.ok(init.capabilities.completionProvider);
     assert.ok(init.capabilities.inlayHintProvider);
+    legend = (init.capabilities.semanticTokensProvider as { legend: unknown }).legend;
   });
 
   after(async () => {
@@ -114,6 +117,99 @@ describe('language server over stdio', function () {
       const nc = d.find((x) => x.code === 'mmcls.num-classes-mismatch');
       assert.ok(nc && at(nc, pos('demo/shapes.py', 'numClassesKey')), JSON.stringify(d));
       assert.match(nc.message, /num_classes is 10.*5 classes/);
+    });
+
+    describe('head in_channels against the runtime shape inference', () => {
+      /** Writes configs/shapes/NAME.py and returns its diagnostics. */
+      const check = async (name: string, text: string) => {
+        const f = file(`shapes/${name}.py`);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, text);
+        return { text, d: (await client.open(f, text)).diagnostics };
+      };
+      const keyAt = (text: string, key: string): Pos => {
+        const i = text.indexOf(key);
+        const before = text.slice(0, i).split('\n');
+        return { line: before.length - 1, character: before[before.length - 1].length };
+      };
+      const shapeCodes = (d: { code?: unknown }[]) => d.filter((x) => String(x.code).startsWith('mmcls.')).map((x) => x.code);
+
+      it('VisionTransformer (DeiT-small: 384-dimensional tokens) with VisionTransformerClsHead', async () => {
+        const { text, d } = await check('vit', `model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='VisionTransformer', arch='deit-small', img_size=224, patch_size=16),
+    neck=None,
+    head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=768))
+`);
+        const m = d.find((x) => x.code === 'mmcls.in-channels-mismatch');
+        assert.ok(m && at(m, keyAt(text, 'in_channels')), JSON.stringify(d));
+        assert.match(m.message, /in_channels is 768, but the backbone \(VisionTransformer, arch 'deit-small'\) gives 384 channels.*Set in_channels=384\./);
+      });
+
+      it('MobileNetV2 widened 1.4x (last layer 1280 x 1.4 = 1792 channels), and 0.5x keeps 1280', async () => {
+        const wide = await check('mbv2_wide', `model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='MobileNetV2', widen_factor=1.4),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=1280))
+`);
+        const m = wide.d.find((x) => x.code === 'mmcls.in-channels-mismatch');
+        assert.ok(m, JSON.stringify(wide.d));
+        assert.match(m.message, /gives 1792 channels \(features of shape \[1, 1792\] for a 3×224×224 input\)/);
+        const narrow = await check('mbv2_narrow', wide.text.replace('1.4', '0.5'));
+        assert.deepEqual(shapeCodes(narrow.d), []);
+      });
+
+      it('LeNet-5 without its classifier (C5: 120 feature maps) on one-channel input', async () => {
+        const { d } = await check('lenet', `model = dict(
+    type='ImageClassifier',
+    data_preprocessor=dict(mean=[33.46], std=[78.87], num_classes=10),
+    backbone=dict(type='LeNet5', num_classes=-1),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=84))
+`);
+        const m = d.find((x) => x.code === 'mmcls.in-channels-mismatch');
+        assert.ok(m, JSON.stringify(d));
+        assert.match(m.message, /gives 120 channels.*1×224×224 input/);
+      });
+
+      it('a feature map without a pooling neck (ResNet-18 at 224: [1, 512, 7, 7])', async () => {
+        const { text, d } = await check('nopool', `model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='ResNet', depth=18),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=512))
+`);
+        assert.deepEqual(shapeCodes(d), ['mmcls.head-input-not-pooled'], JSON.stringify(d));
+        assert.ok(at(d.find((x) => x.code === 'mmcls.head-input-not-pooled')!, keyAt(text, 'in_channels')));
+        assert.match(d[0].message, /\[1, 512, 7, 7\].*Add neck=dict\(type='GlobalAveragePooling'\) \(in_channels would then be 512\)/);
+      });
+
+      it('right channels give nothing (ResNeXt-50, SEResNet-50, ResNet-50 with several out_indices: 2048)', async () => {
+        for (const [name, backbone] of [
+          ['resnext', "type='ResNeXt', depth=50"],
+          ['seresnet', "type='SEResNet', depth=50"],
+          ['multi_out', "type='ResNet', depth=50, out_indices=(1, 2, 3)"],
+        ]) {
+          const { d } = await check(name, `model = dict(
+    type='ImageClassifier',
+    backbone=dict(${backbone}),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=2048))
+`);
+          assert.deepEqual(d.filter((x) => x.severity === 1 || x.severity === 2), [], `${name}: ${JSON.stringify(d)}`);
+        }
+      });
+
+      it('silent where shapes cannot be inferred (a backbone type the runtime does not have)', async () => {
+        const { d } = await check('unknown', `model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='MyBackbone', depth=50),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=5))
+`);
+        assert.ok(d.some((x) => x.code === 'registry.unknown-type'), JSON.stringify(d));
+        assert.deepEqual(shapeCodes(d), []);
+      });
     });
 
     it('unresolved _base_, cycles, duplicate keys among bases, errors inside a base', async () => {
@@ -347,6 +443,59 @@ describe('language server over stdio', function () {
       const r = await client.request<CodeLens>('codeLens/resolve', lr);
       assert.equal(r.command?.title, 'LR 0.1 → 0.01 @ep30 → 0.001 @ep60 → 0.0001 @ep90 · 100 epochs');
     });
+
+    describe('LR lens: the real iterations per epoch', () => {
+      const schedule = `optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+train_cfg = dict(by_epoch=True, max_epochs=5)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=32),
+    dict(type='MultiStepLR', by_epoch=True, milestones=[3], gamma=0.1),
+]
+`;
+      const lensTitle = async (name: string, text: string): Promise<string | undefined> => {
+        const f = file(`lr/${name}.py`);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, text);
+        await client.open(f, text);
+        const lenses = await client.request<CodeLens[]>('textDocument/codeLens', { textDocument: { uri: uri(f) } });
+        const lr = lenses.find((l) => (l.data as { kind: string }).kind === 'lr');
+        assert.ok(lr, JSON.stringify(lenses));
+        return (await client.request<CodeLens>('codeLens/resolve', lr)).command?.title;
+      };
+
+      it('from the IDX header of the training labels (Fashion-MNIST format, 1000 images, batch 64: 16 iterations)', async () => {
+        const dir = path.join(ws.root, 'data', 'fmnist');
+        fs.mkdirSync(dir, { recursive: true });
+        const idx = Buffer.alloc(8 + 1000);
+        idx.writeUInt32BE(0x00000801, 0);
+        idx.writeUInt32BE(1000, 4);
+        fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte.gz'), zlib.gzipSync(idx));
+        // MMEngine's LinearLR: factor 0.5 + 0.5 * t / (end - begin - 1) at iteration t, so epoch 1
+        // (t = 16) has 0.1 * (0.5 + 0.5 * 16 / 31) = 0.0758; the warm-up is over by epoch 2 (t = 32).
+        const title = await lensTitle('fmnist', `${schedule}train_dataloader = dict(batch_size=64, dataset=dict(type='FashionMNIST', data_prefix='data/fmnist'))\n`);
+        assert.equal(title, 'LR 0.05 → 0.0758 @ep1 → 0.1 @ep2 → 0.01 @ep3 · 5 epochs × 16 it/epoch');
+      });
+
+      it('from a class-folder layout (5 images, batch 2: 3 iterations)', async () => {
+        const root = path.join(ws.root, 'data', 'folders');
+        for (const [cls, n] of [['cat', 3], ['dog', 2]] as const) {
+          fs.mkdirSync(path.join(root, cls), { recursive: true });
+          for (let i = 0; i < n; i++) fs.writeFileSync(path.join(root, cls, `${i}.png`), '');
+          fs.writeFileSync(path.join(root, cls, 'notes.txt'), '');
+        }
+        const title = await lensTitle('folders', `optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1))
+train_cfg = dict(by_epoch=True, max_epochs=4)
+param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[2], gamma=0.1)
+train_dataloader = dict(batch_size=2, dataset=dict(type='CustomDataset', data_prefix='data/folders'))
+`);
+        assert.equal(title, 'LR 0.1 → 0.01 @ep2 · 4 epochs × 3 it/epoch');
+      });
+
+      it('unknown train set size with a scheduler counted in iterations: says so, shows no epoch values', async () => {
+        const title = await lensTitle('unknown', `${schedule}train_dataloader = dict(batch_size=64, dataset=dict(type='CustomDataset', data_prefix='data/nowhere'))\n`);
+        assert.equal(title, 'LR 0.1 (optimizer) · LinearLR counts iterations and the train set size is unknown · 5 epochs');
+      });
+    });
   });
 
   describe('outline, folding, highlighting', () => {
@@ -365,26 +514,71 @@ describe('language server over stdio', function () {
       assert.ok(f.some((r) => r.startLine === 5 && r.endLine === 7), JSON.stringify(f));
     });
 
-    it('semantic tokens: type strings, base references, _base_ paths', async () => {
-      await client.open(file('demo/badref.py'));
-      const t = await client.request<SemanticTokens>('textDocument/semanticTokens/full', td('demo/badref.py'));
-      // Decode (deltaLine, deltaStart, length, type, modifiers).
-      const toks: [number, number, number, number][] = [];
+    /** (line, character, length, type, modifiers) of encoded semantic tokens. */
+    const decode = (t: SemanticTokens): [number, number, number, number, number][] => {
+      const toks: [number, number, number, number, number][] = [];
       let line = 0;
       let ch = 0;
       for (let i = 0; i < t.data.length; i += 5) {
         line += t.data[i];
         ch = t.data[i] === 0 ? ch + t.data[i + 1] : t.data[i + 1];
-        toks.push([line, ch, t.data[i + 2], t.data[i + 3]]);
+        toks.push([line, ch, t.data[i + 2], t.data[i + 3], t.data[i + 4]]);
       }
-      assert.deepEqual(toks, [
-        [0, 9, 30, 2],
-        [1, 11, 21, 1],
-        [2, 8, 31, 1],
+      return toks;
+    };
+
+    it('semantic tokens: the legend, base references split as the grammar splits them, _base_ paths', async () => {
+      assert.deepEqual(legend, { tokenTypes: ['class', 'keyword', 'namespace', 'property'], tokenModifiers: ['registryType', 'baseReference', 'basePath'] });
+      await client.open(file('demo/badref.py'));
+      const t = await client.request<SemanticTokens>('textDocument/semanticTokens/full', td('demo/badref.py'));
+      // _base_ = '../_base_/models/resnet50.py'       the path with its quotes: namespace.basePath
+      // head_cfg = {{_base_.modle.head}}               _base_: keyword.baseReference, .modle.head: property.baseReference
+      // depth = {{_base_.model.backbone.depth}}
+      assert.deepEqual(decode(t), [
+        [0, 9, 30, 2, 4],
+        [1, 13, 6, 1, 2],
+        [1, 19, 11, 3, 2],
+        [2, 10, 6, 1, 2],
+        [2, 16, 21, 3, 2],
       ]);
-      await client.open(file('demo/bad_args.py'));
-      const t2 = await client.request<SemanticTokens>('textDocument/semanticTokens/full', td('demo/bad_args.py'));
-      assert.ok(t2.data.some((_, i) => i % 5 === 3 && t2.data[i] === 0), 'a type string token');
+    });
+
+    it('semantic tokens: the name of every type string, without its quotes (class.registryType)', async () => {
+      const f = file('_base_/models/resnet50.py');
+      const text = fs.readFileSync(f, 'utf8');
+      await client.open(f);
+      const t = await client.request<SemanticTokens>('textDocument/semanticTokens/full', { textDocument: { uri: uri(f) } });
+      const expected: [number, number, number, number, number][] = [];
+      text.split('\n').forEach((l, line) => {
+        for (const m of l.matchAll(/type='(\w+)'/g)) expected.push([line, (m.index ?? 0) + 6, m[1].length, 0, 1]);
+      });
+      assert.equal(expected.length, 5);
+      assert.deepEqual(decode(t), expected);
+    });
+
+    it('mmcls.semanticHighlighting.enable: off answers null, on again sends a refresh and tokens', async () => {
+      const c2 = new LspClient(ws.root);
+      try {
+        await c2.initialize(ws.root, { semanticHighlighting: { enable: false } }, { semanticTokens: { refreshSupport: true } });
+        await c2.open(file('demo/badref.py'));
+        assert.equal(await c2.request<SemanticTokens | null>('textDocument/semanticTokens/full', td('demo/badref.py')), null);
+        await c2.conn.sendNotification('workspace/didChangeConfiguration', { settings: { mmcls: { semanticHighlighting: { enable: true } } } });
+        const t = await c2.request<SemanticTokens | null>('textDocument/semanticTokens/full', td('demo/badref.py'));
+        assert.equal(t?.data.length, 25);
+        assert.equal(c2.semanticRefreshes, 1);
+        await c2.conn.sendNotification('workspace/didChangeConfiguration', { settings: { mmcls: { semanticHighlighting: { enable: false } } } });
+        assert.equal(await c2.request<SemanticTokens | null>('textDocument/semanticTokens/full', td('demo/badref.py')), null);
+        assert.equal(c2.semanticRefreshes, 2);
+      } finally {
+        await c2.stop();
+      }
+    });
+
+    it('no semantic tokens (null) for a Python file that is not a config', async () => {
+      const p = path.join(ws.root, 'other', 'script.py');
+      fs.writeFileSync(p, "x = dict(type='ResNet')\n");
+      await client.conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uri(p), languageId: 'python', version: 1, text: fs.readFileSync(p, 'utf8') } });
+      assert.equal(await client.request<SemanticTokens | null>('textDocument/semanticTokens/full', { textDocument: { uri: uri(p) } }), null);
     });
   });
 

@@ -49,6 +49,8 @@ export class LspClient {
   readonly lastDiagnostics = new Map<string, PublishDiagnosticsParams>();
   private versions = new Map<string, number>();
   private texts = new Map<string, string>();
+  /** workspace/semanticTokens/refresh requests received from the server. */
+  semanticRefreshes = 0;
 
   constructor(cwd = REPO, fromDist?: boolean) {
     const { cmd, args } = serverCommand(fromDist);
@@ -72,10 +74,15 @@ export class LspClient {
     this.conn.onNotification(LogMessageNotification.type, (p) => this.logs.push(p.message));
     this.conn.onRequest('client/registerCapability', () => null);
     this.conn.onRequest('workspace/configuration', () => [null]);
+    this.conn.onRequest('workspace/semanticTokens/refresh', () => {
+      this.semanticRefreshes++;
+      return null;
+    });
     this.conn.listen();
   }
 
-  async initialize(root: string, initializationOptions?: unknown): Promise<unknown> {
+  /** `workspace` is merged into the client's workspace capabilities (e.g. `{ semanticTokens: { refreshSupport: true } }`). */
+  async initialize(root: string, initializationOptions?: unknown, workspace: Record<string, unknown> = {}): Promise<unknown> {
     const r = await this.conn.sendRequest(InitializeRequest.type, {
       processId: process.pid,
       rootUri: uri(root),
@@ -89,7 +96,7 @@ export class LspClient {
           inlayHint: {},
           documentSymbol: { hierarchicalDocumentSymbolSupport: true },
         },
-        workspace: { configuration: false },
+        workspace: { configuration: false, ...workspace },
       },
       initializationOptions,
     });
