@@ -37,10 +37,12 @@ const MAX_TEXT_BYTES = 64 * 1024 * 1024;
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** A folder layout is walked up to this many entries; larger ones are unknown. */
 const MAX_WALK_ENTRIES = 50_000;
-const FOLDER_TTL_MS = 30_000;
+/** How long a folder count is trusted; a folder too large to walk is not tried again for longer. */
+const FOLDER_TTL_MS = 120_000;
+const TOO_LARGE_TTL_MS = 600_000;
 
 const fileCache = new Map<string, { mtimeMs: number; size: number; count: number | undefined }>();
-const folderCache = new Map<string, { at: number; count: number | undefined }>();
+const folderCache = new Map<string, { at: number; ttl: number; count: number | undefined }>();
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
   if (map.size > 256) map.delete(map.keys().next().value as string);
@@ -117,10 +119,11 @@ function jsonDataListCount(file: string, st: fs.Stats): number | undefined {
 function folderLayoutCount(root: string, extensions: string[]): number | undefined {
   const key = `${root}\0${extensions.join(',')}`;
   const hit = folderCache.get(key);
-  if (hit && Date.now() - hit.at < FOLDER_TTL_MS) return hit.count;
+  if (hit && Date.now() - hit.at < hit.ttl) return hit.count;
   let seen = 0;
   let count = 0;
   let ok = true;
+  let tooLarge = false;
   const walk = (dir: string, depth: number): void => {
     if (!ok || depth > 16) return;
     let entries: fs.Dirent[];
@@ -133,6 +136,7 @@ function folderLayoutCount(root: string, extensions: string[]): number | undefin
     for (const e of entries) {
       if (++seen > MAX_WALK_ENTRIES) {
         ok = false;
+        tooLarge = true;
         return;
       }
       const full = path.join(dir, e.name);
@@ -150,7 +154,7 @@ function folderLayoutCount(root: string, extensions: string[]): number | undefin
   };
   walk(root, 0);
   const n = ok && count > 0 ? count : undefined;
-  remember(folderCache, key, { at: Date.now(), count: n });
+  remember(folderCache, key, { at: Date.now(), ttl: tooLarge ? TOO_LARGE_TTL_MS : FOLDER_TTL_MS, count: n });
   return n;
 }
 
