@@ -210,6 +210,43 @@ try {
     await shot('10-classify-image');
   });
 
+  if (process.env.E2E_WEBGPU === '1') {
+    await step('train on webgpu (mmcls.device setting)', async () => {
+      // As a user does it: the user settings JSON in the editor, saved; the next Train uses it.
+      const file = process.env.SETTINGS_FILE;
+      const saved = fs.readFileSync(file, 'utf8');
+      const writeSettings = async (obj) => {
+        await palette('Preferences: Open User Settings (JSON)');
+        await page.locator('.tabs-container .tab.active', { hasText: 'settings.json' }).first().waitFor({ timeout: 30_000 });
+        await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+        await page.keyboard.press('Control+A');
+        await page.keyboard.press('Delete');
+        await page.keyboard.insertText(JSON.stringify(obj, null, 2));
+        await page.keyboard.press('Control+S');
+        await waitFor(() => { try { return JSON.stringify(JSON.parse(fs.readFileSync(file, 'utf8'))) === JSON.stringify(obj); } catch { return false; } }, 15_000, 'settings.json saved');
+        await page.keyboard.press('Control+W');
+      };
+      await writeSettings({ ...JSON.parse(saved), 'mmcls.device': 'webgpu' });
+      try {
+        await quickOpen('webgpu_run.py');
+        await palette('MMCls: Train this config');
+        const done = page.locator('.notifications-toasts .notification-toast', { hasText: 'train webgpu_run finished' }).first();
+        await done.waitFor({ timeout: 300_000 });
+        const text = (await done.innerText()).replace(/\s+/g, ' ');
+        log('finish notification:', text);
+        if (!/accuracy\/top1: [\d.]+/.test(text)) throw new Error(`no metrics in the notification: ${text}`);
+        const wd = path.join(WS, 'work_dirs', 'webgpu_run');
+        const logs = fs.readdirSync(wd, { recursive: true }).map(String).filter((f) => f.endsWith('.log'));
+        const backend = logs.map((f) => fs.readFileSync(path.join(wd, f), 'utf8')).join('\n').match(/TensorFlow\.js backend: (.*)/);
+        log('backend:', backend ? backend[1] : '(none in the log)');
+        if (!backend || !/^webgpu/.test(backend[1])) throw new Error(`the run did not use webgpu: ${backend ? backend[1] : 'no backend line'}`);
+        await shot('12-train-webgpu');
+      } finally {
+        await writeSettings(JSON.parse(saved)).catch((e) => log('could not restore the settings:', e.message));
+      }
+    });
+  }
+
   await step('webview restored after reload', async () => {
     // The open webviews come back from their saved state (WebviewPanelSerializer + setState).
     await palette('Developer: Reload Window');

@@ -51,6 +51,10 @@ const ihdr = Buffer.alloc(13); ihdr.writeUInt32BE(28, 0); ihdr.writeUInt32BE(28,
 const raw = Buffer.concat([...Array(28).keys()].map((y) => Buffer.concat([Buffer.from([0]), px.subarray(y * 28, y * 28 + 28)])));
 fs.writeFileSync(process.argv[2], Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]));
 ' "$ROOT/data/fashion-mnist-mini/t10k-images-idx3-ubyte.gz" "$OUT/ws/ankle_boot.png"
+# The same run on webgpu (E2E_WEBGPU=1: the mmcls.device setting switches to webgpu for it).
+cat > "$OUT/ws/configs/e2e/webgpu_run.py" <<'PY'
+_base_ = './tiny_lenet.py'
+PY
 cat > "$OUT/ws/configs/e2e/broken.py" <<'PY'
 _base_ = '../lenet/lenet5_fashion-mnist-mini.py'
 
@@ -97,7 +101,7 @@ done
 echo "code-server healthy after $(( $(date +%s%3N) - T0_MS )) ms"
 
 rc=0
-CS_URL="http://127.0.0.1:$PORT" WS="$OUT/ws" OUT="$OUT" node "$E/drive.mjs" || rc=$?
+CS_URL="http://127.0.0.1:$PORT" WS="$OUT/ws" OUT="$OUT" SETTINGS_FILE="$STATE/user-data/User/settings.json" node "$E/drive.mjs" || rc=$?
 # The extension host's log (language server and extension output) for post-mortems.
 find "$STATE/user-data/logs" -name '*MMClassification*' -exec cp {} "$OUT/" \; 2>/dev/null || true
 echo "e2e total: $(( $(date +%s) - T_START )) s"

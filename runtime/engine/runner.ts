@@ -477,6 +477,11 @@ export class Runner {
     const lr = ow.getLr().lr[0];
     this.messageHub.updateScalar('train/lr', lr);
     const outputs = await this.trainStep(batchIdx, batch);
+    // MMEngine logs `memory` (MB) on a GPU; here: what the GPU backend holds (webgpu: its buffers,
+    // pooled ones included). Absent on cpu/wasm, which report no GPU bytes.
+    const mem = tf.memory() as tf.MemoryInfo & { numBytesInGPUAllocated?: number; numBytesAllocatedInGPU?: number; numBytesInGPU?: number };
+    const gpuBytes = mem.numBytesAllocatedInGPU ?? mem.numBytesInGPUAllocated ?? mem.numBytesInGPU;
+    if (typeof gpuBytes === 'number') this.messageHub.updateScalar('train/memory', gpuBytes / 2 ** 20);
     for (const [k, v] of Object.entries(outputs)) this.messageHub.updateScalar(`train/${k}`, v);
     await this.callHook('afterTrainIter', batchIdx, batch, outputs);
     this.iter += 1;

@@ -116,7 +116,7 @@ describe('nn layers against float64 definitions', () => {
     }
     // The synchronous and asynchronous state dicts agree.
     assert.deepEqual([...bn.stateDict().keys()], [...sd.keys()]);
-    for (const [k, e] of bn.stateDict()) assert.deepEqual(Array.from(e.data), Array.from(sd.get(k)!.data), k);
+    for (const [k, e] of bn.stateDict()) assert.deepEqual(Array.from(e.data as ArrayLike<number>), Array.from(sd.get(k)!.data as ArrayLike<number>), k);
   });
 
   it('BatchNorm2d: batch statistics and running-stat update in training, running stats in eval', () => {

@@ -87,6 +87,13 @@ randomness = dict(seed=0)
     const cn = scalars(path.join(dir, 'wasm')).filter((s) => 'grad_norm' in s);
     assert.equal(gn.length, 6, 'grad_norm is logged every iteration when clip_grad is set');
     gn.forEach((s, i) => close(s.grad_norm, cn[i].grad_norm, `grad_norm at step ${s.step}`));
+    // GPU memory (MB) is logged on webgpu, not on wasm, and stays put within an epoch (no leak).
+    const mem = scalars(path.join(dir, 'webgpu')).filter((s) => 'memory' in s && 'loss' in s);
+    assert.equal(mem.length, 6, 'memory is logged every iteration on webgpu');
+    assert.ok(mem.every((s) => s.memory > 0));
+    assert.equal(mem[5].memory, mem[4].memory, `memory ${mem.map((s) => s.memory).join(', ')}`);
+    assert.match(gpu.stderr, /Epoch\(train\) \[2\]\[3\/3\] .* data_time: [\d.]+  memory: \d+  grad_norm: /);
+    assert.ok(!scalars(path.join(dir, 'wasm')).some((s) => 'memory' in s), 'no memory on wasm');
     assert.ok(Number.isFinite(gpu.metrics['accuracy/top1']), `metrics: ${JSON.stringify(gpu.metrics)}`);
     close(gpu.metrics['accuracy/top1'], cpu.metrics['accuracy/top1'], 'accuracy/top1');
     assert.ok(fs.existsSync(path.join(dir, 'webgpu', 'epoch_2.safetensors')));

@@ -78,7 +78,7 @@ export class LogProcessor {
         if (custom.log_name && custom.log_name !== name) out.set(name, buf.mean(this.window_size));
         continue;
       }
-      out.set(name, LR_LIKE.test(name) ? buf.current() : buf.mean(this.window_size));
+      out.set(name, LR_LIKE.test(name) || name === 'memory' ? buf.current() : buf.mean(this.window_size));
     }
     return out;
   }
@@ -112,9 +112,15 @@ export class LogProcessor {
       const v = vals.get(k);
       if (v !== undefined) parts.push(`${k}: ${pyFixed(v, this.num_digits)}`);
     }
+    // GPU memory in MB, after the times as MMEngine prints it (only where the backend has a GPU).
+    const memory = vals.get('memory');
+    if (memory !== undefined) {
+      parts.push(`memory: ${Math.round(memory)}`);
+      tag.memory = Math.round(memory);
+    }
     for (const [k, v] of vals) {
-      if (LR_LIKE.test(k) || k === 'time' || k === 'data_time') continue;
-      parts.push(`${k}: ${k === 'memory' ? String(Math.round(v)) : pyFixed(v, this.num_digits)}`);
+      if (LR_LIKE.test(k) || k === 'time' || k === 'data_time' || k === 'memory') continue;
+      parts.push(`${k}: ${pyFixed(v, this.num_digits)}`);
       tag[k] = v;
     }
     // scalars.json key order as MMEngine writes it: lr, data_time, losses..., time.
