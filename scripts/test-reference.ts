@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     if (filters.length && !filters.some((f) => name.includes(f))) continue;
     let line: string;
     try {
-      const r = checkReferenceModel(readReference(file), name);
+      const r = await checkReferenceModel(readReference(file), name);
       if (r.status === 'pass') passed++;
       else if (r.status === 'fail') failed++;
       else skipped++;

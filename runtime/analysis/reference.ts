@@ -111,12 +111,13 @@ export function fillValues(name: string, torchShape: number[]): Float32Array {
 }
 
 /** The filled state dict for `model` in PyTorch's layout; integer buffers keep their values. */
-export function filledStateDict(model: Module, untouched: Set<string> = new Set()): Map<string, StateEntry> {
+export async function filledStateDict(model: Module, untouched: Set<string> = new Set()): Promise<Map<string, StateEntry>> {
   const out = new Map<string, StateEntry>();
   for (const { key, shape, tensor } of model.stateDictKeys()) {
     const isInt = tensor instanceof Buffer && tensor.torchDtype !== 'float32';
     if (key.endsWith('num_batches_tracked') || untouched.has(key) || isInt) {
-      const data = tensor.variable.dataSync() as Float32Array | Int32Array;
+      // Asynchronous reads: the check runs on every backend, webgpu included.
+      const data = (await tensor.variable.data()) as Float32Array | Int32Array;
       out.set(key, { data: data.slice(), shape, dtype: tensor instanceof Buffer ? tensor.torchDtype : 'float32' });
     } else {
       out.set(key, { data: fillValues(key, shape), shape, dtype: 'float32' });
@@ -154,7 +155,7 @@ export interface CheckOptions {
 }
 
 /** Runs the parity check of one reference JSON. */
-export function checkReferenceModel(ref: ReferenceModel, name: string, options: CheckOptions = {}): ParityResult {
+export async function checkReferenceModel(ref: ReferenceModel, name: string, options: CheckOptions = {}): Promise<ParityResult> {
   const t0 = Date.now();
   const result: ParityResult = { name, status: 'pass', problems: [], missingTypes: [], blindSpotModules: [], seconds: 0 };
   const missing = missingTypes(ref.model_cfg);
@@ -231,10 +232,10 @@ export function checkReferenceModel(ref: ReferenceModel, name: string, options: 
       return result;
     }
     const untouched = new Set((ref.fill_untouched ?? []).map(([k]) => k));
-    const report = model.loadStateDict(filledStateDict(model, untouched), { strict: true });
+    const report = model.loadStateDict(await filledStateDict(model, untouched), { strict: true });
     if (report.loaded === 0 && ours.length) problems.push('no tensor was loaded');
     if (ref.fill_check) {
-      const sd = model.stateDict();
+      const sd = await model.stateDictAsync();
       let bad = 0;
       for (const [key, sum] of ref.fill_check) {
         const e = sd.get(key);
@@ -264,7 +265,7 @@ export function checkReferenceModel(ref: ReferenceModel, name: string, options: 
           continue;
         }
         const vals = r.values ?? r.first16 ?? [];
-        const data = o.dataSync();
+        const data = await o.data();
         let maxRef = 0;
         let maxDiff = 0;
         for (let j = 0; j < vals.length; j++) {

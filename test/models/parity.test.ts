@@ -27,20 +27,20 @@ describe('reference parity (measured on MMClassification 1.0.0rc6)', function ()
   });
 
   for (const name of ['lenet5_mnist', 'resnet18_8xb16_cifar10']) {
-    it(`${name}: keys, shapes, params, FLOPs per module and logits`, function () {
+    it(`${name}: keys, shapes, params, FLOPs per module and logits`, async function () {
       const file = path.join(REF_DIR, `${name}.json`);
       if (!fs.existsSync(file)) this.skip();
-      const r = checkReferenceModel(readReference(file), name);
+      const r = await checkReferenceModel(readReference(file), name);
       assert.equal(r.status, 'pass', formatParityLine(r));
       assert.ok(r.logitsRelError! <= 1e-4);
     });
   }
 
-  it('every implemented reference model: keys, shapes, parameter counts and FLOPs (no forward pass)', function () {
+  it('every implemented reference model: keys, shapes, parameter counts and FLOPs (no forward pass)', async function () {
     let checked = 0;
     for (const file of referenceFiles(REF_DIR)) {
       const name = path.basename(file, '.json');
-      const r = checkReferenceModel(readReference(file), name, { forward: false });
+      const r = await checkReferenceModel(readReference(file), name, { forward: false });
       if (r.status === 'skip') continue;
       checked++;
       assert.equal(r.status, 'pass', formatParityLine(r));

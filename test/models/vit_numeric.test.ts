@@ -28,7 +28,7 @@ const layerNorm = (x: M, w: Float32Array, b: Float32Array, eps: number): M =>
 describe('VisionTransformer against a float64 definition (fill formula weights)', () => {
   before(useTestBackend);
 
-  it('logits of a 2-layer ViT with hidden head agree to 1e-4 relative', () => {
+  it('logits of a 2-layer ViT with hidden head agree to 1e-4 relative', async () => {
     const E = 8;
     const H = 2;
     const cfg = {
@@ -39,7 +39,7 @@ describe('VisionTransformer against a float64 definition (fill formula weights)'
     };
     const model = MODELS.build<ImageClassifier>(cfg);
     model.eval();
-    const sd = filledStateDict(model);
+    const sd = await filledStateDict(model);
     model.loadStateDict(sd);
     const P = (k: string): Float32Array => fillValues(k, sd.get(k)!.shape);
     const x = referenceInput([1, 3, 8, 8]);
