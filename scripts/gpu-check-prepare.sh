@@ -3,6 +3,7 @@
 # Node.js. Run here, after `npm install` (which brings the optional `webgpu` package):
 #   .tmp/node-v20-linux-x64.tar.xz      this machine's node binary, compressed
 #   .tmp/gpu-check/webgpu-check.js      scripts/webgpu-check.ts bundled with the runtime (esbuild)
+#   .tmp/gpu-check/test-reference.js    scripts/test-reference.ts bundled (reference parity on webgpu)
 #   .tmp/gpu-check/node_modules/webgpu  Dawn for linux-x64 only (the one native dependency)
 #   .tmp/gpu-check/libvulkan1_*.deb     Debian's Vulkan loader, used there if ldconfig has none
 # .tmp/ is ignored by git: carry `.tmp` with the working tree (about 40 MB).
@@ -22,6 +23,10 @@ fi
 npx esbuild scripts/webgpu-check.ts --bundle --platform=node --target=node20 --format=cjs \
   --external:webgpu --external:sharp --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
   --ignore-annotations --log-level=error --outfile="$D/webgpu-check.js"
+
+npx esbuild scripts/test-reference.ts --bundle --platform=node --target=node20 --format=cjs \
+  --external:webgpu --external:sharp --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --ignore-annotations --log-level=error --outfile="$D/test-reference.js"
 
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$D/node_modules/webgpu/"
 cp -r node_modules/webgpu/dist/linux-x64 "$D/node_modules/webgpu/dist/"

@@ -66,6 +66,16 @@ args=(--train-batch "$TRAIN_BATCH" --train-size "$TRAIN_SIZE" --train-iters "$TR
 "$NODE" "$D/webgpu-check.js" "${args[@]}" 2>&1 | grep -v 'artificially reduced' | tee "$D/webgpu.log"
 webgpu_rc=${PIPESTATUS[0]}
 
+# Reference parity (the real MMClassification measurements) on the GPU, where the data is here:
+# $MMCLS_REFERENCE_DIR, else ../shared/reference/models beside the repository.
+REF=${MMCLS_REFERENCE_DIR:-$ROOT/../shared/reference/models}
+if [ -f "$D/test-reference.js" ] && [ -d "$REF" ]; then
+  echo "== reference parity on webgpu ($REF)"
+  MMCLS_REFERENCE_DIR=$REF "$NODE" "$D/test-reference.js" --device webgpu 2>&1 | grep -v 'artificially reduced' | tee "$D/reference.log"
+else
+  echo "== reference parity on webgpu: skipped (no reference data at $REF; set MMCLS_REFERENCE_DIR)" | tee "$D/reference.log"
+fi
+
 echo "== PyTorch"
 TRAIN_BATCH=$TRAIN_BATCH TRAIN_SIZE=$TRAIN_SIZE TRAIN_ITERS=$TRAIN_ITERS INFER_BATCH=$INFER_BATCH INFER_SIZE=$INFER_SIZE \
 INFER_ITERS=$INFER_ITERS WARMUP=$WARMUP python3 - <<'PY' 2>&1 | tee "$D/torch.log"
@@ -126,5 +136,6 @@ print(f"webgpu parity with cpu: {w.get('parity', 'skipped') if w else 'no result
 if w and w.get('adapter'): print(f"adapter: {w['adapter'].get('summary')}")
 if t: print(f"pytorch: {t['torch']} on {t['device']}")
 PY
+grep -h '^reference parity' "$D/reference.log" | sed 's/^/webgpu /' || echo "webgpu reference parity: skipped"
 echo "gpu-check: $(( $(date +%s) - t_start )) s"
 exit "$webgpu_rc"
