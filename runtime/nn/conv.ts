@@ -115,6 +115,19 @@ export class Conv2d extends Layer {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
+    // Checked here: a wrong shape otherwise reaches the backend's kernel, which on wasm reads out
+    // of bounds ("RuntimeError: memory access out of bounds") instead of saying what is wrong.
+    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
+      throw new MmclsError(`Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}) expects NHWC input with ${this.inChannels} channels, got [${x.shape.join(', ')}]`, { code: 'model.shape' });
+    }
+    const [oh, ow] = this.outputSize(x.shape[1], x.shape[2]);
+    if (oh <= 0 || ow <= 0) {
+      throw new MmclsError(
+        `Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}): the ${x.shape[1]}x${x.shape[2]} input is too small for it. ` +
+          'The images reach this layer smaller than the model was built for: check the input size in the pipeline (Resize / RandomResizedCrop / CenterCrop scale).',
+        { code: 'model.shape' },
+      );
+    }
     const x4 = x as tf.Tensor4D;
     const w = this.weight.variable as tf.Tensor4D;
     const strided = this.stride[0] > 1 || this.stride[1] > 1;

@@ -93,6 +93,13 @@ describe('nn layers against float64 definitions', () => {
     assert.ok(maxAbsDiff(y, ref) < 1e-6);
   });
 
+  it('Conv2d refuses an input that is too small or has the wrong channels, with the fix in the message (wasm read out of bounds before)', () => {
+    const conv = new Conv2d({ in_channels: 1, out_channels: 2, kernel_size: 5 });
+    assert.throws(() => conv.forward(tf.zeros([1, 4, 4, 1])), (e: Error & { code?: string }) => e.code === 'model.shape' && /4x4 input is too small/.test(e.message) && /Resize/.test(e.message));
+    assert.throws(() => conv.forward(tf.zeros([1, 8, 8, 3])), (e: Error & { code?: string }) => e.code === 'model.shape' && /1 channels, got \[1, 8, 8, 3\]/.test(e.message));
+    assert.deepEqual(conv.forward(tf.zeros([1, 5, 5, 1])).shape, [1, 1, 1, 2]);
+  });
+
   it('BatchNorm2d momentum=None: running stats are the cumulative average over batches (factor 1 / num_batches_tracked)', async () => {
     const bn = new BatchNorm2d({ num_features: 2, momentum: null });
     bn.train();
