@@ -23,5 +23,6 @@ export * from './backbones/regnet';
 export * from './backbones/shufflenet_v1';
 export * from './backbones/res2net';
 export * from './backbones/cspnet';
+export * from './backbones/mobileone';
 export * from './backbones/hrnet';
 export * from './necks/hr_fuse';
