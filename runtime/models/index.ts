@@ -26,3 +26,4 @@ export * from './backbones/cspnet';
 export * from './backbones/mobileone';
 export * from './backbones/hrnet';
 export * from './necks/hr_fuse';
+export * from './backbones/van';
