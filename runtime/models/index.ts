@@ -27,3 +27,6 @@ export * from './backbones/mobileone';
 export * from './backbones/hrnet';
 export * from './necks/hr_fuse';
 export * from './backbones/van';
+export * from './backbones/deit3';
+export * from './backbones/beit';
+export * from './backbones/revvit';

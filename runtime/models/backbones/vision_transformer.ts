@@ -93,9 +93,11 @@ export class TransformerEncoderLayer extends Layer {
   }
 }
 
-type ArchSetting = { embed_dims: number; num_layers: number; num_heads: number; feedforward_channels: number };
+/** embed_dims, num_layers, num_heads and feedforward_channels of a ViT-style arch. */
+export type ArchSetting = { embed_dims: number; num_layers: number; num_heads: number; feedforward_channels: number };
 
-const ARCH_ZOO: Record<string, ArchSetting> = {};
+/** VisionTransformer's arch presets (BEiT shares them). */
+export const ARCH_ZOO: Record<string, ArchSetting> = {};
 function arch(names: string[], s: ArchSetting): void {
   for (const n of names) ARCH_ZOO[n] = s;
 }
@@ -321,6 +323,11 @@ export class VisionTransformer extends BaseBackbone {
     return outs;
   }
 
+  /** Tokens before the patches in the sequence the layers see (DeiT3 adds its cls token after the position embedding). */
+  protected sequenceExtraTokens(): number {
+    return this.withClsToken ? this.numExtraTokens : 0;
+  }
+
   /** The learned tokens put before the patches, in order. */
   protected extraTokens(): tf.Tensor[] {
     return [this.clsToken.variable];
@@ -346,7 +353,7 @@ export class VisionTransformer extends BaseBackbone {
     if (ph !== this.patchResolution[0] || pw !== this.patchResolution[1]) {
       ctx.add(`upsample_${this.interpolateMode}2d`, upsampleFlops(this.interpolateMode, c * ph * pw), 0);
     }
-    let h: ShapeValue = [b, tok[1] + (this.withClsToken ? this.numExtraTokens : 0), c];
+    let h: ShapeValue = [b, tok[1] + this.sequenceExtraTokens(), c];
     h = this.preNorm.inferShape(this.dropAfterPos.inferShape(h, ctx), ctx);
     const outs: ShapeValue[] = [];
     const layers = this.layers.toArray();
