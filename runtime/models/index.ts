@@ -30,3 +30,6 @@ export * from './backbones/van';
 export * from './backbones/deit3';
 export * from './backbones/beit';
 export * from './backbones/revvit';
+export * from './backbones/repvgg';
+export * from './backbones/inception_v3';
+export * from './backbones/convmixer';
