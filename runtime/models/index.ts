@@ -33,3 +33,5 @@ export * from './backbones/revvit';
 export * from './backbones/repvgg';
 export * from './backbones/inception_v3';
 export * from './backbones/convmixer';
+export * from './backbones/van';
+export * from './backbones/edgenext';
