@@ -39,3 +39,7 @@ export * from './backbones/inception_v3';
 export * from './backbones/convmixer';
 export * from './backbones/van';
 export * from './backbones/edgenext';
+export * from './backbones/poolformer';
+export * from './backbones/mlp_mixer';
+export * from './backbones/efficientnet_v2';
+export * from './backbones/hornet';

@@ -20,14 +20,16 @@ export class GlobalAveragePooling extends Module {
   constructor(options: GlobalAveragePoolingOptions = {}) {
     super();
     this.dim = options.dim ?? 2;
-    if (this.dim !== 2) {
-      throw new MmclsError(`GlobalAveragePooling: only dim=2 (images) is supported, got ${this.dim}`, { code: 'model.unsupported' });
+    if (this.dim !== 2 && this.dim !== 1) {
+      throw new MmclsError(`GlobalAveragePooling: only dim=2 (images) and dim=1 (token sequences) are supported, got ${this.dim}`, { code: 'model.unsupported' });
     }
     this.gap = this.addModule('gap', new AdaptiveAvgPool2d({ output_size: [1, 1] }));
   }
 
   private one(x: Feat): tf.Tensor {
     const t = asTensor(x, 'GlobalAveragePooling');
+    // dim=1: PyTorch's [N, C, L] sequences are [N, L, C] here (MlpMixer's outputs).
+    if (this.dim === 1) return tf.mean(t, 1);
     return tf.reshape(this.gap.forward(t), [t.shape[0], -1]);
   }
 
@@ -38,6 +40,12 @@ export class GlobalAveragePooling extends Module {
 
   protected override forwardShape(x: ShapeValue, ctx: ShapeContext): ShapeValue {
     const one = (s: ShapeValue): ShapeValue => {
+      if (this.dim === 1) {
+        const [n, c, l] = s as number[];
+        // aten::adaptive_avg_pool1d has no handle in MMEngine's counter (0 FLOPs).
+        void l;
+        return [n, c];
+      }
       const out = this.gap.inferShape(s, ctx) as number[];
       return [out[0], shapeNumel(out) / out[0]];
     };
