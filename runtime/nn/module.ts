@@ -462,7 +462,9 @@ export abstract class Module {
    */
   loadStateDict(state: StateDictInput, options: { strict?: boolean } = {}): LoadReport {
     const strict = options.strict ?? true;
-    const entries = state instanceof Map ? state : new Map(Object.entries(state));
+    // A copy, as PyTorch's load_state_dict works on one: the modules' pre-hooks may change it.
+    const entries = new Map(state instanceof Map ? state : Object.entries(state));
+    for (const [name, m] of this.namedModules()) m.prepareStateDict(entries, name ? `${name}.` : '');
     const own = this.stateDictKeys();
     const ownKeys = new Set(own.map((e) => e.key));
     const report: LoadReport = { missing: [], unexpected: [], mismatched: [], loaded: 0 };
@@ -502,6 +504,14 @@ export abstract class Module {
     }
     return report;
   }
+
+  /**
+   * Called by {@link loadStateDict} on every module of the tree before keys are matched, with the
+   * entries (PyTorch layout) and this module's key prefix (`backbone.`): MMCls's load-state-dict
+   * pre-hooks (resizing position tables of another input size, dropping buffers that are rebuilt).
+   * Changes `state` in place; the default does nothing.
+   */
+  protected prepareStateDict(_state: Map<string, StateEntry>, _prefix: string): void {}
 
   /** Frees the memory of every parameter and buffer. */
   dispose(): void {
