@@ -120,10 +120,11 @@ export class Conv2d extends Layer {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new MmclsError(`Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}) expects NHWC input with ${this.inChannels} channels, got [${x.shape.join(', ')}]`, { code: 'model.shape' });
     }
-    const [oh, ow] = this.outputSize(x.shape[1], x.shape[2]);
+    const [, h, w] = x.shape as [number, number, number, number];
+    const [oh, ow] = this.outputSize(h, w);
     if (oh <= 0 || ow <= 0) {
       throw new MmclsError(
-        `Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}): the ${x.shape[1]}x${x.shape[2]} input is too small for it. ` +
+        `Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}): the ${h}x${w} input is too small for it. ` +
           'The images reach this layer smaller than the model was built for: check the input size in the pipeline (Resize / RandomResizedCrop / CenterCrop scale).',
         { code: 'model.shape' },
       );
