@@ -120,11 +120,11 @@ export class Conv2d extends Layer {
     if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
       throw new MmclsError(`Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}) expects NHWC input with ${this.inChannels} channels, got [${x.shape.join(', ')}]`, { code: 'model.shape' });
     }
-    const [, h, w] = x.shape as [number, number, number, number];
-    const [oh, ow] = this.outputSize(h, w);
+    const [, inH, inW] = x.shape as [number, number, number, number];
+    const [oh, ow] = this.outputSize(inH, inW);
     if (oh <= 0 || ow <= 0) {
       throw new MmclsError(
-        `Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}): the ${h}x${w} input is too small for it. ` +
+        `Conv2d(${this.inChannels}, ${this.outChannels}, kernel ${this.kernelSize.join('x')}): the ${inH}x${inW} input is too small for it. ` +
           'The images reach this layer smaller than the model was built for: check the input size in the pipeline (Resize / RandomResizedCrop / CenterCrop scale).',
         { code: 'model.shape' },
       );
