@@ -43,11 +43,18 @@ export function makeVggLayer(
   return layers;
 }
 
-/** Flattens an NHWC map in PyTorch's NCHW order (`x.view(x.size(0), -1)`), so checkpoint weights of the first fc layer apply as trained. */
+/**
+ * Flattens an NHWC batch in PyTorch's NCHW order (`x.view(x.size(0), -1)`): value (c, h, w) lands
+ * at c * H * W + h * W + w, so the first fc layer of a checkpoint applies as trained.
+ */
+export function flattenNCHW(x: tf.Tensor): tf.Tensor {
+  if (x.rank !== 4) return tf.reshape(x, [x.shape[0], -1]);
+  return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]);
+}
+
 class FlattenNCHW extends Layer {
   forward(x: tf.Tensor): tf.Tensor {
-    if (x.rank !== 4) return tf.reshape(x, [x.shape[0], -1]);
-    return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]);
+    return flattenNCHW(x);
   }
 
   protected override shapeOf(x: number[], _ctx: ShapeContext): number[] {
