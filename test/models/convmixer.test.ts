@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
+import * as path from 'path';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { ConvMixer, ConvMixerArchName, ImageClassifier } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
@@ -123,4 +126,22 @@ describe('ConvMixer', () => {
     tf.dispose([x, value, ...Object.values(grads)]);
     m.dispose();
   });
+  // The configs as `mmcls flops` reads them (test input size from the pipeline): the zoo's parameters (M)
+  // and FLOPs (G). Its training-form FLOPs come from a counter that also counts some element-wise
+  // ops (up to ~1% more than fvcore's count here).
+  // ConvMixer: the zoo's figure plus the same-padded depth-wise convolutions its counter missed.
+  const CONFIGS = path.resolve(__dirname, '../../configs');
+  const configs: [string, number, number][] = [
+    ['convmixer/convmixer-768-32_10xb64_in1k.py', 21.11, 19.62 + 32 * 768 * 49 * 32 * 32 / 1e9],
+    ['convmixer/convmixer-1024-20_10xb64_in1k.py', 24.38, 5.55 + 20 * 1024 * 81 * 16 * 16 / 1e9],
+    ['convmixer/convmixer-1536-20_10xb64_in1k.py', 51.63, 48.71 + 20 * 1536 * 81 * 32 * 32 / 1e9],
+  ];
+  for (const [file, params, flops] of configs) {
+    it(`configs/${file}: ${params}M parameters, ${flops}G FLOPs`, () => {
+      const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.ok(Math.abs(result.params / 1e6 - params) < 0.006, `params ${result.params}`);
+      assert.ok(Math.abs(result.flops / 1e9 - flops) <= Math.max(0.005, 0.01 * flops), `flops ${result.flops}`); // 2 decimals or 1%
+    });
+  }
 });

@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
+import * as path from 'path';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { BasicConv2d, ImageClassifier, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE, InceptionV3 } from '../../runtime/models';
 import { Layer } from '../../runtime/nn/layer';
@@ -108,4 +111,19 @@ describe('InceptionV3', () => {
       b.dispose();
     }
   });
+  // The configs as `mmcls flops` reads them (test input size from the pipeline): the zoo's parameters (M)
+  // and FLOPs (G). Its training-form FLOPs come from a counter that also counts some element-wise
+  // ops (up to ~1% more than fvcore's count here).
+  const CONFIGS = path.resolve(__dirname, '../../configs');
+  const configs: [string, number, number][] = [
+    ['inception_v3/inception-v3_8xb32_in1k.py', 23.83, 5.75],
+  ];
+  for (const [file, params, flops] of configs) {
+    it(`configs/${file}: ${params}M parameters, ${flops}G FLOPs`, () => {
+      const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.ok(Math.abs(result.params / 1e6 - params) < 0.006, `params ${result.params}`);
+      assert.ok(Math.abs(result.flops / 1e9 - flops) <= Math.max(0.005, 0.01 * flops), `flops ${result.flops}`); // 2 decimals or 1%
+    });
+  }
 });

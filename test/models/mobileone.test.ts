@@ -2,6 +2,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { ImageClassifier, MobileOne, MobileOneBlock } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
@@ -175,4 +177,28 @@ describe('MobileOne', () => {
     tf.dispose([x, value, ...Object.values(grads)]);
     m.dispose();
   });
+  // The configs as `mmcls flops` reads them (test input size from the pipeline): the zoo's parameters (M)
+  // and FLOPs (G). Its training-form FLOPs come from a counter that also counts some element-wise
+  // ops (up to ~1% more than fvcore's count here).
+  const CONFIGS = path.resolve(__dirname, '../../configs');
+  const configs: [string, number, number][] = [
+    ['mobileone/mobileone-s0_8xb32_in1k.py', 5.29, 1.09],
+    ['mobileone/deploy/mobileone-s0_deploy_8xb32_in1k.py', 2.08, 0.27],
+    ['mobileone/mobileone-s1_8xb32_in1k.py', 4.83, 0.86],
+    ['mobileone/deploy/mobileone-s1_deploy_8xb32_in1k.py', 4.76, 0.82],
+    ['mobileone/mobileone-s2_8xb32_in1k.py', 7.88, 1.34],
+    ['mobileone/deploy/mobileone-s2_deploy_8xb32_in1k.py', 7.81, 1.30],
+    ['mobileone/mobileone-s3_8xb32_in1k.py', 10.17, 1.95],
+    ['mobileone/deploy/mobileone-s3_deploy_8xb32_in1k.py', 10.08, 1.89],
+    ['mobileone/mobileone-s4_8xb32_in1k.py', 14.95, 3.05],
+    ['mobileone/deploy/mobileone-s4_deploy_8xb32_in1k.py', 14.84, 2.98],
+  ];
+  for (const [file, params, flops] of configs) {
+    it(`configs/${file}: ${params}M parameters, ${flops}G FLOPs`, () => {
+      const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.ok(Math.abs(result.params / 1e6 - params) < 0.006, `params ${result.params}`);
+      assert.ok(Math.abs(result.flops / 1e9 - flops) <= Math.max(0.005, 0.01 * flops), `flops ${result.flops}`); // 2 decimals or 1%
+    });
+  }
 });

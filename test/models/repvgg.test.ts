@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
+import * as path from 'path';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { ImageClassifier, RepVGG, RepVGGArchName, RepVGGBlock } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
@@ -161,4 +164,31 @@ describe('RepVGG', () => {
     tf.dispose([x, value, ...Object.values(grads)]);
     m.dispose();
   });
+  // The configs as `mmcls flops` reads them (test input size from the pipeline): the zoo's parameters (M)
+  // and FLOPs (G). Its training-form FLOPs come from a counter that also counts some element-wise
+  // ops (up to ~1% more than fvcore's count here).
+  const CONFIGS = path.resolve(__dirname, '../../configs');
+  const configs: [string, number, number][] = [
+    ['repvgg/repvgg-A0_8xb32_in1k.py', 9.11, 1.53],
+    ['repvgg/repvgg-A0_deploy_in1k.py', 8.31, 1.36],
+    ['repvgg/repvgg-A1_8xb32_in1k.py', 14.09, 2.65],
+    ['repvgg/repvgg-A2_8xb32_in1k.py', 28.21, 5.72],
+    ['repvgg/repvgg-B0_8xb32_in1k.py', 15.82, 3.43],
+    ['repvgg/repvgg-B1_8xb32_in1k.py', 57.42, 13.20],
+    ['repvgg/repvgg-B1g2_8xb32_in1k.py', 45.78, 9.86],
+    ['repvgg/repvgg-B1g4_8xb32_in1k.py', 39.97, 8.19],
+    ['repvgg/repvgg-B2_8xb32_in1k.py', 89.02, 20.5],
+    ['repvgg/repvgg-B2g4_8xb32_in1k.py', 61.76, 12.7],
+    ['repvgg/repvgg-B3_8xb32_in1k.py', 123.09, 29.2],
+    ['repvgg/repvgg-B3g4_8xb32_in1k.py', 83.83, 18.0],
+    ['repvgg/repvgg-D2se_8xb32_in1k.py', 133.33, 36.6],
+  ];
+  for (const [file, params, flops] of configs) {
+    it(`configs/${file}: ${params}M parameters, ${flops}G FLOPs`, () => {
+      const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.ok(Math.abs(result.params / 1e6 - params) < 0.006, `params ${result.params}`);
+      assert.ok(Math.abs(result.flops / 1e9 - flops) <= Math.max(0.005, 0.01 * flops), `flops ${result.flops}`); // 2 decimals or 1%
+    });
+  }
 });
