@@ -308,7 +308,10 @@ export class BEiTTransformerEncoderLayer extends Module {
 /** Options of {@link BEiT}. */
 export interface BEiTOptions {
   /** VisionTransformer preset ('base', 'large', 'eva-giant', ...) or a dict of embed_dims, num_layers, num_heads, feedforward_channels. @default 'base' */
-  arch?: string | ArchSetting;
+  arch?:
+    | 's' | 'small' | 'b' | 'base' | 'l' | 'large' | 'h' | 'huge' | 'eva-g' | 'eva-giant'
+    | 'deit-t' | 'deit-tiny' | 'deit-s' | 'deit-small' | 'deit-b' | 'deit-base'
+    | ArchSetting;
   /** Input image size the position embeddings are made for. @default 224 */
   img_size?: Pair;
   /** Patch size. @default 16 */

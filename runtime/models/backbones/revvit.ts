@@ -148,7 +148,10 @@ export class TwoStreamFusion extends Layer {
 /** Options of {@link RevVisionTransformer}. */
 export interface RevVisionTransformerOptions {
   /** Preset ('small', 'base', 'large', 'huge', 'deit-tiny', 'deit-small', 'deit-base' and short forms) or a dict of embed_dims, num_layers, num_heads, feedforward_channels. @default 'base' */
-  arch?: string | ArchSetting;
+  arch?:
+    | 's' | 'small' | 'b' | 'base' | 'l' | 'large' | 'h' | 'huge'
+    | 'deit-t' | 'deit-tiny' | 'deit-s' | 'deit-small' | 'deit-b' | 'deit-base'
+    | ArchSetting;
   /** Input image size the position embedding is made for. @default 224 */
   img_size?: Pair;
   /** Patch size. @default 16 */
