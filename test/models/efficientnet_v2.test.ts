@@ -10,6 +10,7 @@ import { Conv2d } from '../../runtime/nn/conv';
 import { ConvModule } from '../../runtime/nn/builders';
 import { maxAbsDiff, nchwToNhwc, nhwcToNchw, seq, useTestBackend } from '../nn/helpers';
 import { checkGradients } from './gradient_step';
+import { configFigures } from './config_figures';
 
 describe('EfficientNetV2', () => {
   before(useTestBackend);
@@ -117,5 +118,33 @@ describe('EfficientNetV2', () => {
   it('one training step of EfficientNetV2-b0 on 32x32 gives every parameter a finite, non-zero gradient', function () {
     this.timeout(60000);
     checkGradients({ type: 'EfficientNetV2', arch: 'b0' }, { type: 'GlobalAveragePooling' }, 1280, 32);
+  });
+
+  describe('configs: the zoo parameter counts at the test crops (FLOPs in eval mode)', () => {
+    const cases: [string, number, number, number][] = [
+      ['efficientnetv2-b0_8xb32_in1k.py', 224, 7.14, 0.903], ['efficientnetv2-b1_8xb32_in1k.py', 240, 8.14, 1.413],
+      ['efficientnetv2-b2_8xb32_in1k.py', 260, 10.10, 1.953], ['efficientnetv2-b3_8xb32_in1k.py', 300, 14.36, 3.446],
+      ['efficientnetv2-s_8xb32_in1k-384px.py', 384, 21.46, 9.600], ['efficientnetv2-m_8xb32_in1k-480px.py', 480, 54.14, 26.592],
+      ['efficientnetv2-l_8xb32_in1k-480px.py', 480, 118.52, 59.644], ['efficientnetv2-xl_8xb32_in1k-512px.py', 512, 208.12, 97.572],
+    ];
+    for (const [file, size, params, flops] of cases) {
+      it(`configs/efficientnet_v2/${file}`, () => {
+        const r = configFigures(`efficientnet_v2/${file}`);
+        assert.deepEqual(r.inputShape, [3, size, size]);
+        assert.equal((r.params / 1e6).toFixed(2), params.toFixed(2));
+        assert.ok(Math.abs(r.flops / 1e9 - flops) <= 0.001, `flops ${r.flops}`);
+      });
+    }
+    it('the ImageNet-21k configs: 21843 classes at 224x224', () => {
+      for (const arch of ['s', 'm', 'l', 'xl']) {
+        const r = configFigures(`efficientnet_v2/efficientnetv2-${arch}_8xb32_in21k.py`);
+        assert.deepEqual(r.inputShape, [3, 224, 224]);
+        const model = r.cfg.model as { head: { num_classes: number }; backbone: { arch: string } };
+        assert.equal(model.head.num_classes, 21843);
+        assert.equal(model.backbone.arch, arch);
+        const backbone = new EfficientNetV2({ arch: arch as 's' }).numParameters();
+        assert.equal(r.params, backbone + 1280 * 21843 + 21843);
+      }
+    });
   });
 });

@@ -6,6 +6,7 @@ import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { StateEntry } from '../../runtime/nn/module';
 import { maxAbsDiff, nchwToNhwc, nhwcToNchw, seq, useTestBackend } from '../nn/helpers';
 import { checkGradients } from './gradient_step';
+import { configFigures } from './config_figures';
 
 /** Channel LayerNorm (eps 1e-6) of NCHW data, by hand. */
 function chanNorm(x: ArrayLike<number>, C: number, HW: number, g: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
@@ -227,5 +228,20 @@ describe('HorNet', () => {
   it('one training step of a tiny HorNet (DW and GF filters) gives every parameter a finite, non-zero gradient', () => {
     const arch = { base_dim: 4, depths: [1, 1, 1, 1], orders: [2, 2, 3, 3], dw_cfg: [{ type: 'DW', kernel_size: 7 }, { type: 'DW', kernel_size: 7 }, { type: 'GF', h: 2, w: 2 }, { type: 'GF', h: 1, w: 1 }] };
     checkGradients({ type: 'HorNet', arch}, null, 32, 32);
+  });
+
+  describe('configs: the zoo parameter counts and FLOPs at 224x224', () => {
+    const cases: [string, number, number][] = [
+      ['hornet-tiny_8xb128_in1k.py', 22.41, 3.98], ['hornet-tiny-gf_8xb128_in1k.py', 22.99, 3.90], ['hornet-small_8xb64_in1k.py', 49.53, 8.83],
+      ['hornet-small-gf_8xb64_in1k.py', 50.40, 8.71], ['hornet-base_8xb64_in1k.py', 87.26, 15.58], ['hornet-base-gf_8xb64_in1k.py', 88.42, 15.42],
+    ];
+    for (const [file, params, flops] of cases) {
+      it(`configs/hornet/${file}`, () => {
+        const r = configFigures(`hornet/${file}`);
+        assert.deepEqual(r.inputShape, [3, 224, 224]);
+        assert.equal((r.params / 1e6).toFixed(2), params.toFixed(2));
+        assert.equal((r.flops / 1e9).toFixed(2), flops.toFixed(2));
+      });
+    }
   });
 });

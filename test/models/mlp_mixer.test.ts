@@ -6,6 +6,7 @@ import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { StateEntry } from '../../runtime/nn/module';
 import { maxAbsDiff, seq, useTestBackend } from '../nn/helpers';
 import { checkGradients } from './gradient_step';
+import { configFigures } from './config_figures';
 
 function erf(x: number): number {
   if (Math.abs(x) >= 4) return Math.sign(x);
@@ -129,5 +130,16 @@ describe('MlpMixer', () => {
       { type: 'MlpMixer', arch: { embed_dims: 8, num_layers: 2, tokens_mlp_dims: 4, channels_mlp_dims: 16 }, img_size: 32, patch_size: 8},
       { type: 'GlobalAveragePooling', dim: 1 }, 8, 32,
     );
+  });
+
+  describe('configs: the zoo parameter counts at 224x224', () => {
+    for (const [name, params, flops] of [['base', 59.88, 12.6198], ['large', 208.2, 44.5958]] as [string, number, number][]) {
+      it(`configs/mlp_mixer/mlp-mixer-${name}-p16_64xb64_in1k.py`, () => {
+        const r = configFigures(`mlp_mixer/mlp-mixer-${name}-p16_64xb64_in1k.py`);
+        assert.deepEqual(r.inputShape, [3, 224, 224]);
+        assert.equal((r.params / 1e6).toFixed(2), params.toFixed(2));
+        assert.ok(Math.abs(r.flops / 1e9 - flops) <= 0.0001, `flops ${r.flops}`);
+      });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { StateEntry } from '../../runtime/nn/module';
 import { maxAbsDiff, nchwToNhwc, nhwcToNchw, seq, useTestBackend } from '../nn/helpers';
 import { checkGradients } from './gradient_step';
+import { configFigures } from './config_figures';
 
 /** erf by its Taylor series (float64; |x| < 4 is all the tests need). */
 function erf(x: number): number {
@@ -136,5 +137,19 @@ describe('PoolFormer', () => {
 
   it('one training step of a tiny PoolFormer gives every trainable parameter a finite, non-zero gradient', () => {
     checkGradients({ type: 'PoolFormer', arch: { layers: [1, 1, 1, 1], embed_dims: [8, 16, 24, 32] }}, { type: 'GlobalAveragePooling' }, 32, 32);
+  });
+
+  describe('configs: the zoo parameter counts at 224x224', () => {
+    const cases: [string, number, number][] = [
+      ['s12', 11.92, 1.822], ['s24', 21.39, 3.412], ['s36', 30.86, 5.003], ['m36', 56.17, 8.801], ['m48', 73.47, 11.590],
+    ];
+    for (const [arch, params, flops] of cases) {
+      it(`configs/poolformer/poolformer-${arch}_32xb128_in1k.py`, () => {
+        const r = configFigures(`poolformer/poolformer-${arch}_32xb128_in1k.py`);
+        assert.deepEqual(r.inputShape, [3, 224, 224]);
+        assert.equal((r.params / 1e6).toFixed(2), params.toFixed(2));
+        assert.ok(Math.abs(r.flops / 1e9 - flops) <= 0.001, `flops ${r.flops}`);
+      });
+    }
   });
 });
