@@ -27,8 +27,9 @@ export class Upsample extends Layer {
     const s = this.scaleFactor;
     if (s === 1) return x;
     const [n, h, w, c] = x.shape;
-    const rep = tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, s, 1, s, 1]);
-    return tf.reshape(rep, [n, h * s, w * s, c]);
+    // Rank-4 tiles only (TensorFlow.js has no tile gradient above rank 5): columns, then rows.
+    const cols = tf.reshape(tf.tile(tf.reshape(x, [n * h, w, 1, c]), [1, 1, s, 1]), [n, h, 1, w * s * c]);
+    return tf.reshape(tf.tile(cols, [1, 1, s, 1]), [n, h * s, w * s, c]);
   }
 
   protected override shapeOf(x: number[], ctx: ShapeContext): number[] {
