@@ -16,7 +16,7 @@ export interface CliContext {
 }
 
 // Keep this list in the order `mmcls --help` shows the commands.
-const COMMANDS: string[] = ['train', 'test', 'print-config', 'convert-checkpoint', 'browse-dataset', 'verify-dataset', 'flops', 'classify', 'lsp'];
+const COMMANDS: string[] = ['train', 'test', 'print-config', 'convert-checkpoint', 'reparameterize', 'browse-dataset', 'verify-dataset', 'flops', 'classify', 'lsp'];
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
