@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { DenseNet, DenseNetArch, ImageClassifier } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
@@ -158,6 +161,18 @@ describe('DenseNet', () => {
     assert.throws(() => new DenseNet({ arch: '122' as '121' }), MmclsError);
     assert.throws(() => new DenseNet({ arch: { growth_rate: 32, depths: [6] } as DenseNetArch }), MmclsError);
   });
+
+  for (const [arch, params] of zoo) {
+    const file = `densenet/densenet${arch}_4xb256_in1k.py`;
+    it(`configs/${file}: ${params}M parameters and the FLOPs written out, at 224`, () => {
+      const cfg = loadConfig(path.resolve(__dirname, '../../configs', file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.deepEqual(result.inputShape, [3, 224, 224]);
+      assert.equal(result.params, denseNetByHand(ARCHS[arch]).params);
+      assert.equal(result.flops, denseNetByHand(ARCHS[arch]).flops);
+      assert.equal((cfg.train_dataloader as { batch_size: number }).batch_size, 256);
+    });
+  }
 
   it('one training step of a tiny DenseNet gives every parameter a finite, non-zero gradient', () => {
     const m = MODELS.build<ImageClassifier>({

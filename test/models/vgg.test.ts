@@ -1,5 +1,8 @@
 import { strict as assert } from 'assert';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadConfig } from '../../runtime/config';
+import { inputSizeOf, modelComplexityOfConfig } from '../../runtime/analysis/config-flops';
 import { MODELS } from '../../runtime/registry';
 import { ImageClassifier, VGG, flattenNCHW } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
@@ -171,6 +174,28 @@ describe('VGG', () => {
     assert.throws(() => new VGG({ depth: 12 as 11 }), MmclsError);
     assert.throws(() => new VGG({ depth: 11, num_stages: 2, dilations: [1, 1] }), MmclsError);
     assert.throws(() => new VGG({ depth: 11, num_stages: 2 }), MmclsError);
+  });
+
+  const CONFIGS = path.resolve(__dirname, '../../configs');
+  for (const [depth, bn, params] of zoo) {
+    const file = `vgg/vgg${depth}${bn ? 'bn' : ''}_8xb32_in1k.py`;
+    it(`configs/${file}: ${params}M parameters and the FLOPs written out, at 224`, () => {
+      const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+      const { result } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+      assert.deepEqual(result.inputShape, [3, 224, 224]);
+      assert.equal(result.params, vggByHand(depth, bn).params);
+      assert.equal(result.flops, vggByHand(depth, bn).flops);
+    });
+  }
+
+  it('configs/vgg/vgg16_8xb16_voc.py: a 20-way classifier in the backbone, multi-label head, pretrained backbone', () => {
+    const file = 'vgg/vgg16_8xb16_voc.py';
+    const cfg = loadConfig(path.join(CONFIGS, file)).value as Record<string, unknown>;
+    const { result, model } = modelComplexityOfConfig(cfg, inputSizeOf(cfg), file);
+    assert.deepEqual(result.outputShape, [[1, 20]]);
+    assert.equal(result.params, vggByHand(16, false).params - 980 * 4096 - 980);
+    assert.equal((model.getSubmodule('head') as object).constructor.name, 'MultiLabelClsHead');
+    assert.equal((model.getSubmodule('backbone')!.initCfg as { type: string }).type, 'Pretrained');
   });
 
   it('one training step of a two-stage VGG-BN gives every parameter a finite, non-zero gradient', () => {
