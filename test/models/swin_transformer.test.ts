@@ -379,7 +379,7 @@ describe('SwinTransformer: structure, counts and options', () => {
   it('one training step of a tiny Swin gives every parameter a finite, non-zero gradient', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',
-      backbone: { type: 'SwinTransformer', arch: { embed_dims: 8, depths: [2, 2], num_heads: [2, 4] }, window_size: 4, img_size: 36, out_indices: [1], use_abs_pos_embed: true },
+      backbone: { type: 'SwinTransformer', arch: { embed_dims: 8, depths: [2, 2], num_heads: [2, 4] }, window_size: 4, img_size: 36, out_indices: [1], use_abs_pos_embed: true, drop_path_rate: 0 },
       neck: { type: 'GlobalAveragePooling' },
       head: { type: 'LinearClsHead', num_classes: 5, in_channels: 16 },
     });

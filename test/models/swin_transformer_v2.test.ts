@@ -207,6 +207,8 @@ describe('SwinTransformerV2', () => {
         pretrained_window_sizes: [3, 0],
         img_size: 32,
         out_indices: [1],
+        // Stochastic depth could drop a whole branch for both samples and zero its gradients.
+        drop_path_rate: 0,
       },
       neck: { type: 'GlobalAveragePooling' },
       head: { type: 'LinearClsHead', num_classes: 5, in_channels: 16 },
