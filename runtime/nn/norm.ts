@@ -6,7 +6,11 @@ import { MODELS } from '../registry';
 
 /** Options of the batch norms (PyTorch's `nn.BatchNorm2d`). */
 export interface BatchNormOptions {
-  /** Number of channels. */
+  /**
+   * Number of channels. Given by the layer that builds the norm from its `norm_cfg`, so configs
+   * leave it out (`norm_cfg=dict(type='BN')`).
+   * @injected
+   */
   num_features: number;
   /** Added to the variance for numerical stability. @default 1e-05 */
   eps?: number;
@@ -136,7 +140,11 @@ export class BatchNorm1d extends _BatchNorm {
 
 /** Options of {@link LayerNorm} (PyTorch's `nn.LayerNorm`). */
 export interface LayerNormOptions {
-  /** Size of the normalised trailing dimension(s). */
+  /**
+   * Size of the normalised trailing dimension(s). Given by the layer that builds the norm from its
+   * `norm_cfg`, so configs leave it out (`norm_cfg=dict(type='LN')`).
+   * @injected
+   */
   normalized_shape: number | number[];
   /** Added to the variance for numerical stability. @default 1e-05 */
   eps?: number;
@@ -180,7 +188,11 @@ export class LayerNorm extends Layer {
 export interface GroupNormOptions {
   /** Number of groups the channels are divided into. */
   num_groups: number;
-  /** Number of channels. */
+  /**
+   * Number of channels. Given by the layer that builds the norm from its `norm_cfg`, so configs
+   * leave it out (`norm_cfg=dict(type='GN', num_groups=32)`).
+   * @injected
+   */
   num_channels: number;
   /** Added to the variance for numerical stability. @default 1e-05 */
   eps?: number;

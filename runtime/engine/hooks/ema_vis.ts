@@ -26,12 +26,13 @@ export interface EMAHookOptions {
   priority?: string | number;
 }
 
+/** Numbers the averaged variables of each EMAHook (unique names without random draws). */
+let emaHookInstances = 0;
+
 /**
  * Keeps an exponential moving average of the model's parameters; validation, testing and the
  * saved `state_dict` use the averaged weights (the raw ones are kept in `ema_state_dict`).
  */
-let emaHookInstances = 0;
-
 @HOOKS.registerModule()
 export class EMAHook extends Hook {
   readonly momentum: number;
