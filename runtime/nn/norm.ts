@@ -114,9 +114,13 @@ export class _BatchNorm extends Layer {
   }
 }
 
-/** Batch normalisation over [N, H, W, C] (`nn.BatchNorm2d`, config type `BN`). */
+/**
+ * Batch normalisation over [N, H, W, C] (`nn.BatchNorm2d`, config type `BN`). `SyncBN` (MMCV's
+ * synchronised batch norm of multi-GPU runs) is the same here: one process holds the whole batch.
+ */
 @MODELS.registerModule('BN')
 @MODELS.registerModule('BN2d')
+@MODELS.registerModule('SyncBN')
 export class BatchNorm2d extends _BatchNorm {
   protected override expectedRank(rank: number): void {
     if (rank !== 4) throw new MmclsError(`BatchNorm2d expects a 4-D input, got ${rank}-D`, { code: 'model.shape' });
