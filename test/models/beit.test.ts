@@ -208,6 +208,41 @@ describe('BEiT', () => {
     assert.equal(m.layers.at(0).training, false);
   });
 
+  it('checkpoint loading: a shared table goes to every layer, tables and pos_embed of another size are resized', () => {
+    const arch = { embed_dims: 8, num_layers: 2, num_heads: 2, feedforward_channels: 16 };
+    // Pre-trained with the shared bias at 8x8 (2x2 patches): 3*3 + 3 rows.
+    const pre = new BEiT({ arch, img_size: 8, patch_size: 4, use_rel_pos_bias: false, use_shared_rel_pos_bias: true, use_abs_pos_emb: true });
+    const ckpt = fill(pre);
+    const fine = new BEiT({ arch, img_size: 8, patch_size: 4, use_abs_pos_emb: true });
+    const report = fine.loadStateDict(ckpt, { strict: false });
+    // As in MMCls, the layers' index buffers are not in such a checkpoint; they keep the values built here.
+    assert.deepEqual(report.missing, ['layers.0.attn.relative_position_index', 'layers.1.attn.relative_position_index']);
+    assert.deepEqual(report.unexpected, []);
+    const table = ckpt.get('rel_pos_bias.relative_position_bias_table')!.data as Float32Array;
+    for (const i of [0, 1]) {
+      const t = fine.getSubmodule(`layers.${i}.attn`)!.getParameter('relative_position_bias_table')!.variable.dataSync();
+      assert.deepEqual(Array.from(t), Array.from(table));
+    }
+    // Fine-tuning at 12x12 (3x3 patches): 5*5 + 3 rows; the class-token rows are kept, the index rebuilt.
+    const big = new BEiT({ arch, img_size: 12, patch_size: 4, use_abs_pos_emb: true });
+    const own = fine.stateDict();
+    const r2 = big.loadStateDict(own, { strict: false });
+    assert.equal(r2.mismatched.length, 0);
+    assert.deepEqual(r2.missing, ['layers.0.attn.relative_position_index', 'layers.1.attn.relative_position_index']);
+    const t0 = own.get('layers.0.attn.relative_position_bias_table')!.data as Float32Array;
+    const t1 = big.getSubmodule('layers.0.attn')!.getParameter('relative_position_bias_table')!.variable.dataSync();
+    assert.equal(t1.length, 28 * 2);
+    assert.deepEqual(Array.from(t1.slice(25 * 2)), Array.from(t0.slice(9 * 2)));
+    // The centre of the 3x3 offset grid (offset 0, 0) sits at the centre of the 5x5 one.
+    assert.ok(Math.abs(t1[12 * 2] - t0[4 * 2]) < 1e-6);
+    const idx = big.getSubmodule('layers.0.attn')!.getBuffer('relative_position_index')!.variable.dataSync();
+    assert.deepEqual(Array.from(idx), Array.from(relativePositionIndex(3, 3).index));
+    const pos = big.posEmbed!.variable.dataSync();
+    assert.equal(pos.length, 10 * 8);
+    assert.deepEqual(Array.from(pos.slice(0, 8)), Array.from((own.get('pos_embed')!.data as Float32Array).slice(0, 8)), 'the cls slot is kept');
+    [pre, fine, big].forEach((m) => m.dispose());
+  });
+
   const gradCases: [string, Record<string, unknown>][] = [
     ['BEiT (relative position bias per layer, q/v biases, layer scale)', {}],
     ['BEiT with the shared relative position bias', { use_rel_pos_bias: false, use_shared_rel_pos_bias: true }],

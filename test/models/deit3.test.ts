@@ -136,6 +136,23 @@ describe('DeiT3', () => {
     assert.throws(() => new DeiT3({ arch: 'tiny' as 'small' }), /Arch tiny is not in default archs/);
   });
 
+  it('a checkpoint made for another input size: pos_embed (patches only) is interpolated on loading', () => {
+    const arch = { embed_dims: 4, num_layers: 1, num_heads: 2, feedforward_channels: 8 };
+    const small = new DeiT3({ arch, img_size: 8, patch_size: 4 });
+    const sd = stateWith(small, () => false);
+    const big = new DeiT3({ arch, img_size: 16, patch_size: 4 });
+    big.loadStateDict(sd);
+    const pos = big.posEmbed.variable.dataSync();
+    assert.equal(pos.length, 16 * 4);
+    // 2x2 -> 4x4 bicubic: a constant grid stays constant, so check with one.
+    const flat = new DeiT3({ arch, img_size: 8, patch_size: 4 });
+    const sd2 = stateWith(flat, () => false);
+    sd2.set('pos_embed', { data: new Float32Array(16).fill(0.5), shape: [1, 4, 4] });
+    big.loadStateDict(sd2);
+    assert.ok(Array.from(big.posEmbed.variable.dataSync()).every((v) => Math.abs(v - 0.5) < 1e-6));
+    [small, big, flat].forEach((m) => m.dispose());
+  });
+
   it('one training step of a tiny DeiT3 classifier gives every parameter a finite, non-zero gradient', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',

@@ -5,13 +5,14 @@ import { Dropout } from '../../nn/activation';
 import { LayerCfg, buildDropout, buildNormLayer } from '../../nn/builders';
 import { Linear, Pair, pair } from '../../nn/conv';
 import { Layer, ModuleList } from '../../nn/layer';
-import { Buffer, InitCfg, Module, Parameter, ShapeContext, ShapeValue, asShape, lazy } from '../../nn/module';
+import { Buffer, InitCfg, Module, Parameter, ShapeContext, ShapeValue, StateEntry, asShape, lazy } from '../../nn/module';
 import { FFN, PatchEmbed, resizePosEmbed, upsampleFlops } from '../../nn/transformer';
 import { initParameter, initialize } from '../../nn/init';
 import { Feat } from '../types';
 import { BaseBackbone } from './base_backbone';
 import { resolveArch } from './deit3';
-import { ARCH_ZOO, ArchSetting } from './vision_transformer';
+import { resizeRelativePositionBiasTable } from '../utils/window_msa';
+import { ARCH_ZOO, ArchSetting, preparePosEmbed } from './vision_transformer';
 
 /**
  * BEiT's relative position index for a `wh` x `ww` patch grid: entry [i, j] picks the row of the
@@ -468,6 +469,38 @@ export class BEiT extends BaseBackbone {
     if (was) return;
     if (this.posEmbed && !(this.initCfg && !Array.isArray(this.initCfg) && this.initCfg.type === 'Pretrained')) {
       initParameter(this.posEmbed, { type: 'TruncNormal', std: 0.02 });
+    }
+  }
+
+  /**
+   * MMCls's load hooks: a shared `rel_pos_bias` table of a checkpoint is copied into every layer when
+   * the layers have their own; relative position bias tables made for another grid are resized (the
+   * three class-token rows kept) and their index buffers dropped; `pos_embed` is interpolated.
+   */
+  protected override prepareStateDict(state: Map<string, StateEntry>, prefix: string): void {
+    preparePosEmbed(state, `${prefix}pos_embed`, this.posEmbed, this.patchResolution, this.interpolateMode, BEiT.NUM_EXTRA_TOKENS);
+    const sharedKey = `${prefix}rel_pos_bias.relative_position_bias_table`;
+    const shared = state.get(sharedKey);
+    if (this.useRelPosBias && shared) {
+      for (let i = 0; i < this.numLayers; i++) state.set(`${prefix}layers.${i}.attn.relative_position_bias_table`, shared);
+      state.delete(sharedKey);
+      // The index is rebuilt by every layer.
+      state.delete(`${prefix}rel_pos_bias.relative_position_index`);
+    }
+    for (const { key, shape } of this.stateDictKeys(prefix.replace(/\.$/, ''))) {
+      if (!key.endsWith('relative_position_bias_table')) continue;
+      const e = state.get(key);
+      if (!e || e.shape.length !== 2 || e.shape[0] === shape[0]) continue;
+      const [l1, heads] = e.shape;
+      const src = Math.floor(Math.sqrt(l1 - 3));
+      const dst = Math.floor(Math.sqrt(shape[0] - 3));
+      const data = e.data instanceof Float32Array ? e.data : Float32Array.from(e.data as ArrayLike<number>, Number);
+      const grid = resizeRelativePositionBiasTable(src, dst, data.subarray(0, (l1 - 3) * heads), heads);
+      const out = new Float32Array(grid.length + 3 * heads);
+      out.set(grid);
+      out.set(data.subarray((l1 - 3) * heads), grid.length);
+      state.set(key, { data: out, shape: [dst * dst + 3, heads], dtype: 'float32' });
+      state.delete(key.replace('bias_table', 'index'));
     }
   }
 

@@ -5,13 +5,13 @@ import { Dropout } from '../../nn/activation';
 import { LayerCfg, buildNormLayer } from '../../nn/builders';
 import { Linear, Pair, pair } from '../../nn/conv';
 import { Layer, ModuleList } from '../../nn/layer';
-import { InitCfg, Module, Parameter, ShapeContext, ShapeValue, asShape, lazy } from '../../nn/module';
+import { InitCfg, Module, Parameter, ShapeContext, ShapeValue, StateEntry, asShape, lazy } from '../../nn/module';
 import { FFN, MultiheadAttention, PatchEmbed, resizePosEmbed, upsampleFlops } from '../../nn/transformer';
 import { initParameter, initialize } from '../../nn/init';
 import { Feat } from '../types';
 import { BaseBackbone } from './base_backbone';
 import { resolveArch } from './deit3';
-import { ArchSetting } from './vision_transformer';
+import { ArchSetting, preparePosEmbed } from './vision_transformer';
 
 /** RevVisionTransformer's arch presets. */
 export const REVVIT_ARCH_ZOO: Record<string, ArchSetting> = {};
@@ -300,6 +300,11 @@ export class RevVisionTransformer extends BaseBackbone {
     if (!(this.initCfg && !Array.isArray(this.initCfg) && this.initCfg.type === 'Pretrained')) {
       initParameter(this.posEmbed, { type: 'TruncNormal', std: 0.02 });
     }
+  }
+
+  /** MMCls's `_prepare_pos_embed`: a checkpoint's `pos_embed` of another input size is interpolated. */
+  protected override prepareStateDict(state: Map<string, StateEntry>, prefix: string): void {
+    preparePosEmbed(state, `${prefix}pos_embed`, this.posEmbed, this.patchResolution, this.interpolateMode, RevVisionTransformer.NUM_EXTRA_TOKENS);
   }
 
   private freezeStages(): void {

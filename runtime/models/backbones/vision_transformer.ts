@@ -5,7 +5,7 @@ import { Dropout } from '../../nn/activation';
 import { LayerCfg, buildNormLayer } from '../../nn/builders';
 import { Linear, Pair, pair } from '../../nn/conv';
 import { Identity, Layer, ModuleList } from '../../nn/layer';
-import { InitCfg, Parameter, ShapeContext, ShapeValue, asShape, lazy } from '../../nn/module';
+import { InitCfg, Parameter, ShapeContext, ShapeValue, StateEntry, asShape, lazy } from '../../nn/module';
 import { FFN, MultiheadAttention, PatchEmbed, resizePosEmbed, upsampleFlops } from '../../nn/transformer';
 import { initParameter, initialize } from '../../nn/init';
 import { Feat } from '../types';
@@ -109,6 +109,29 @@ arch(['eva-g', 'eva-giant'], { embed_dims: 1408, num_layers: 40, num_heads: 16, 
 arch(['deit-t', 'deit-tiny'], { embed_dims: 192, num_layers: 12, num_heads: 3, feedforward_channels: 192 * 4 });
 arch(['deit-s', 'deit-small'], { embed_dims: 384, num_layers: 12, num_heads: 6, feedforward_channels: 384 * 4 });
 arch(['deit-b', 'deit-base'], { embed_dims: 768, num_layers: 12, num_heads: 12, feedforward_channels: 768 * 4 });
+
+/**
+ * Interpolates the checkpoint entry `key` (a [1, extra + h*w, C] position embedding of a square grid)
+ * to `param`'s grid when their shapes differ (MMCls's `_prepare_pos_embed` load hook).
+ */
+export function preparePosEmbed(
+  state: Map<string, StateEntry>,
+  key: string,
+  param: Parameter | null,
+  grid: [number, number],
+  mode: 'bicubic' | 'bilinear' | 'nearest',
+  numExtraTokens: number,
+): void {
+  const e = state.get(key);
+  if (!param || !e || e.shape.length !== 3 || e.shape.join(',') === param.torchShape.join(',')) return;
+  const side = Math.floor(Math.sqrt(e.shape[1] - numExtraTokens));
+  if (side * side + numExtraTokens !== e.shape[1]) return;
+  const data = e.data instanceof Float32Array ? e.data : Float32Array.from(e.data as ArrayLike<number>, Number);
+  const resized = tf.tidy(
+    () => resizePosEmbed(tf.tensor3d(data, e.shape as [number, number, number]), [side, side], grid, mode, numExtraTokens).dataSync() as Float32Array,
+  );
+  state.set(key, { data: resized.slice(), shape: [1, numExtraTokens + grid[0] * grid[1], e.shape[2]], dtype: 'float32' });
+}
 
 /** Options of {@link VisionTransformer}. */
 export interface VisionTransformerOptions {
@@ -280,6 +303,11 @@ export class VisionTransformer extends BaseBackbone {
     if (!(this.initCfg && !Array.isArray(this.initCfg) && this.initCfg.type === 'Pretrained')) {
       initParameter(this.posEmbed, { type: 'TruncNormal', std: 0.02 });
     }
+  }
+
+  /** MMCls's `_prepare_pos_embed`: a checkpoint's `pos_embed` made for another input size is interpolated to this one. */
+  protected override prepareStateDict(state: Map<string, StateEntry>, prefix: string): void {
+    preparePosEmbed(state, `${prefix}pos_embed`, this.posEmbed, this.patchResolution, this.interpolateMode, this.numExtraTokens);
   }
 
   private freezeStages(): void {
