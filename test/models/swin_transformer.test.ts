@@ -364,6 +364,15 @@ describe('SwinTransformer: structure, counts and options', () => {
     assert.ok(ones.every((v) => Math.abs(v - 0.25) < 1e-6));
   });
 
+  it("bias-table resampling equals scipy's bicubic grid spline (the interp2d MMCls calls), 13x13 to 23x23", () => {
+    const fx = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'models', 'swin_bias_table_resize.json'), 'utf8'));
+    const got = resizeRelativePositionBiasTable(fx.src, fx.dst, Float32Array.from(fx.table), fx.heads);
+    assert.equal(got.length, fx.expected.length);
+    let worst = 0;
+    fx.expected.forEach((v: number, i: number) => (worst = Math.max(worst, Math.abs(v - got[i]))));
+    assert.ok(worst < 1e-6, `max |diff| ${worst}`);
+  });
+
   it('an absolute position embedding of another grid is interpolated when loading', () => {
     const arch = { embed_dims: 4, depths: [1], num_heads: [1] };
     const src = new SwinTransformer({ arch, img_size: 16, window_size: 2, use_abs_pos_embed: true, out_indices: [0] });
