@@ -114,9 +114,10 @@ export class DefaultOptimWrapperConstructor {
     }
     for (const k of Object.keys(pw)) {
       if (!PARAMWISE_KEYS.has(k)) {
-        throw new MmclsError(`paramwise_cfg has an unknown key "${k}"; known keys: ${[...PARAMWISE_KEYS].join(', ')}`, {
-          code: 'optim.invalid-cfg',
-        });
+        // MMEngine reads the keys it knows and ignores the rest; official configs rely on that
+        // (the Twins configs carry `_delete=True`, a typo of `_delete_`). Say so, do not fail.
+        const hint = k === '_delete' ? ' (did you mean `_delete_`?)' : '';
+        engineLog('warning', `paramwise_cfg has an unknown key "${k}"${hint}; it is ignored, as MMEngine ignores it. Known keys: ${[...PARAMWISE_KEYS].join(', ')}.`);
       }
     }
     if ('custom_keys' in pw && (typeof pw.custom_keys !== 'object' || pw.custom_keys === null || Array.isArray(pw.custom_keys))) {

@@ -14,6 +14,11 @@ export interface SimulateOptions {
   base_lr: number;
   /** The optimizer's momentum (SGD `momentum`, or Adam `betas[0]`); needed by momentum schedulers. */
   base_momentum?: number;
+  /**
+   * The optimizer's `weight_decay`, for weight-decay schedulers (`param_name='weight_decay'`).
+   * @default 0 (PyTorch's default: every optimizer's parameter groups have it)
+   */
+  base_weight_decay?: number;
 }
 
 /** Learning rate and momentum used at each training iteration. */
@@ -47,6 +52,9 @@ export function simulateSchedule(paramScheduler: unknown, opts: SimulateOptions)
     group.momentum = opts.base_momentum;
     defaults.momentum = opts.base_momentum;
   }
+  // Every torch optimizer's groups carry weight_decay (0 unless set), so a scheduler on it always has one.
+  group.weight_decay = opts.base_weight_decay ?? 0;
+  defaults.weight_decay = opts.base_weight_decay ?? 0;
   const target: SchedulerTarget = { paramGroups: [group], defaults };
   const schedulers = buildParamSchedulers(paramScheduler, { optimizer: target, maxEpochs, maxIters, epochLength: perEpoch });
   const lr: number[] = [];
@@ -103,6 +111,7 @@ export function scheduleFromConfig(cfg: Dict, opts: { dataset_size: number; ngpu
   else if (Array.isArray(optimizer.betas) && typeof optimizer.betas[0] === 'number') momentum = optimizer.betas[0];
   else if (optimizer.type === 'SGD' || optimizer.type === 'RMSprop' || optimizer.type === 'LARS') momentum = 0;
   else if (['Adam', 'AdamW', 'Adamax', 'NAdam', 'RAdam', 'Lamb'].includes(String(optimizer.type))) momentum = 0.9;
+  const weightDecay = typeof optimizer.weight_decay === 'number' ? optimizer.weight_decay : undefined;
   const train = dictAt(cfg, 'train_cfg');
   const loop = typeof train.type === 'string' ? train.type : undefined;
   const byEpoch = loop ? loop !== 'IterBasedTrainLoop' : train.by_epoch !== false;
@@ -115,11 +124,11 @@ export function scheduleFromConfig(cfg: Dict, opts: { dataset_size: number; ngpu
   if (byEpoch) {
     const maxEpochs = train.max_epochs;
     if (typeof maxEpochs !== 'number') throw new MmclsError('train_cfg.max_epochs must be set', { code: 'scheduler.invalid-cfg' });
-    const c = simulateSchedule(paramScheduler, { max_epochs: maxEpochs, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum });
+    const c = simulateSchedule(paramScheduler, { max_epochs: maxEpochs, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum, base_weight_decay: weightDecay });
     return { ...c, by_epoch: true, max_epochs: maxEpochs, base_lr: lr, base_momentum: momentum };
   }
   const maxIters = train.max_iters;
   if (typeof maxIters !== 'number') throw new MmclsError('train_cfg.max_iters must be set', { code: 'scheduler.invalid-cfg' });
-  const c = simulateSchedule(paramScheduler, { max_iters: maxIters, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum });
+  const c = simulateSchedule(paramScheduler, { max_iters: maxIters, iters_per_epoch: perEpoch, base_lr: lr, base_momentum: momentum, base_weight_decay: weightDecay });
   return { ...c, by_epoch: false, max_iters: maxIters, base_lr: lr, base_momentum: momentum };
 }

@@ -123,6 +123,22 @@ describe('OptimWrapper', () => {
     v2.dispose();
   });
 
+  it('paramwise_cfg: an unknown key is ignored with a warning, as MMEngine ignores it (the Twins configs carry `_delete=True`)', () => {
+    const logged: string[] = [];
+    const prev = setEngineLogger((level, m) => { logged.push(`${level}: ${m}`); });
+    try {
+      const w = tf.variable(tf.tensor1d([1, 2]));
+      const ow = buildOptimWrapper([{ name: 'backbone.w', variable: w }], { optimizer: { type: 'SGD', lr: 0.1, weight_decay: 0.05 }, paramwise_cfg: { _delete: true, norm_decay_mult: 0.0 } });
+      assert.equal(ow.paramGroups[0].weight_decay, 0.05);
+      assert.equal(logged.length, 1, logged.join('\n'));
+      assert.match(logged[0], /^warning: paramwise_cfg has an unknown key "_delete" \(did you mean `_delete_`\?\); it is ignored/);
+      ow.dispose();
+      w.dispose();
+    } finally {
+      setEngineLogger(prev);
+    }
+  });
+
   it('getLr / getMomentum, stateDict through the wrapper', () => {
     const w = variable([1, 2]);
     const ow = buildOptimWrapper([{ name: 'w', variable: w }], { optimizer: { type: 'Adam', lr: 0.01, betas: [0.8, 0.9] } });

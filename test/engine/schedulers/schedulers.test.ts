@@ -20,6 +20,17 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const BASE = 0.1;
 
 describe('parameter schedulers (MMEngine semantics)', () => {
+  it('a weight-decay scheduler simulates beside the lr ones (every torch param group has weight_decay, 0 unless set)', () => {
+    const sched = [
+      { type: 'CosineAnnealingLR', T_max: 4, by_epoch: true, begin: 0, end: 4 },
+      { type: 'CosineAnnealingParamScheduler', param_name: 'weight_decay', eta_min: 1e-5, by_epoch: true, begin: 0, end: 4 },
+    ];
+    for (const base_weight_decay of [undefined, 1e-4]) {
+      const c = simulateSchedule(sched, { max_epochs: 4, iters_per_epoch: 2, base_lr: BASE, base_weight_decay });
+      close(c.lr, range(8).map((t) => (BASE * (1 + Math.cos((Math.PI * Math.floor(t / 2)) / 4))) / 2), 'lr beside a weight-decay scheduler');
+    }
+  });
+
   it('StepLR by epoch', () => {
     const c = simulateSchedule({ type: 'StepLR', step_size: 2, gamma: 0.5 }, { max_epochs: 7, iters_per_epoch: 3, base_lr: BASE });
     close(c.lr, range(21).map((t) => BASE * 0.5 ** Math.floor(Math.floor(t / 3) / 2)), 'StepLR');
