@@ -252,7 +252,7 @@ describe('BEiT', () => {
     it(`one training step: ${name}, every parameter gets a finite, non-zero gradient`, () => {
       const m = MODELS.build<ImageClassifier>({
         type: 'ImageClassifier',
-        backbone: { type: 'BEiT', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8, drop_path_rate: 0.1, ...extra },
+        backbone: { type: 'BEiT', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8, ...extra },
         head: { type: 'LinearClsHead', num_classes: 5, in_channels: 16 },
       });
       m.initWeights();

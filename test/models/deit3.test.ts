@@ -156,7 +156,7 @@ describe('DeiT3', () => {
   it('one training step of a tiny DeiT3 classifier gives every parameter a finite, non-zero gradient', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',
-      backbone: { type: 'DeiT3', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8, drop_path_rate: 0.1 },
+      backbone: { type: 'DeiT3', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8 },
       // The head's default init (zero weights, as in MMCls) would block every backbone gradient of a first step.
       head: { type: 'VisionTransformerClsHead', num_classes: 5, in_channels: 16, init_cfg: { type: 'TruncNormal', layer: 'Linear', std: 0.02 } },
     });

@@ -69,6 +69,20 @@ describe('RevVisionTransformer', () => {
     tf.dispose([x1, x2, y1, y2, r1, r2]);
   });
 
+  it('stochastic depth drops both branches of a sample together in training (and nothing in eval)', () => {
+    const layer = new RevTransformerEncoderLayer({ embed_dims: 8, num_heads: 2, feedforward_channels: 16, drop_path_rate: 1 - 1e-7 });
+    layer.initWeights();
+    const x1 = tf.tensor3d(seq(2 * 5 * 8, 1), [2, 5, 8]);
+    const x2 = tf.tensor3d(seq(2 * 5 * 8, 2), [2, 5, 8]);
+    layer.train();
+    const [y1, y2] = layer.forward(x1, x2);
+    assert.ok(maxAbsDiff(y1.dataSync(), x1.dataSync()) === 0 && maxAbsDiff(y2.dataSync(), x2.dataSync()) === 0);
+    layer.eval();
+    const [e1] = layer.forward(x1, x2);
+    assert.ok(maxAbsDiff(e1.dataSync(), x1.dataSync()) > 0);
+    tf.dispose([x1, x2, y1, y2, e1]);
+  });
+
   it('the backbone: patches (no class token) doubled into two streams, normed together, fused, averaged', () => {
     const arch = { embed_dims: 8, num_layers: 2, num_heads: 2, feedforward_channels: 16 };
     const m = new RevVisionTransformer({ arch, img_size: 8, patch_size: 4 });
@@ -116,7 +130,7 @@ describe('RevVisionTransformer', () => {
   it('one training step: every parameter gets a finite gradient, non-zero except the unused cls_token', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',
-      backbone: { type: 'RevVisionTransformer', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8, drop_path_rate: 0.1 },
+      backbone: { type: 'RevVisionTransformer', arch: { embed_dims: 16, num_layers: 2, num_heads: 2, feedforward_channels: 32 }, img_size: 16, patch_size: 8 },
       head: { type: 'LinearClsHead', num_classes: 5, in_channels: 32 },
     });
     m.initWeights();
