@@ -146,7 +146,8 @@ describe('DaViT', () => {
   it('one training step through a small DaViT (spatial and channel blocks, downsampling) gives every parameter a gradient', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',
-      backbone: { type: 'DaViT', arch: { embed_dims: 8, depths: [1, 1], num_heads: [2, 2] }, window_size: 2, out_indices: [1] },
+      // No stochastic depth (DaViT's default is 0.1): a drop of both samples would zero a block's gradients.
+      backbone: { type: 'DaViT', arch: { embed_dims: 8, depths: [1, 1], num_heads: [2, 2] }, window_size: 2, out_indices: [1], drop_path_rate: 0 },
       neck: { type: 'GlobalAveragePooling' },
       head: { type: 'LinearClsHead', num_classes: 5, in_channels: 16 },
     });
