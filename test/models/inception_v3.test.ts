@@ -73,6 +73,42 @@ describe('InceptionV3', () => {
     assert.deepEqual(Array.from(y).map((v) => Math.round(v * 1e5) / 1e5), [1.5, 0, 5.5, 0]);
   });
 
+  it('blocks concatenate their branches in torchvision order (A: 1x1, 5x5, 3x3dbl, pool; E: 1x1, 3x3 a|b, 3x3dbl a|b, pool)', () => {
+    const x = tf.tensor4d(seq(1 * 5 * 5 * 6, 11), [1, 5, 5, 6]);
+    const a = new InceptionA(6, 8);
+    a.eval();
+    const m = (n: string): Layer => a.getChild(n) as Layer;
+    const ya = tf.tidy(() => a.forward(x));
+    const parts = tf.tidy(() => [
+      m('branch1x1').forward(x),
+      m('branch5x5_2').forward(m('branch5x5_1').forward(x)),
+      m('branch3x3dbl_3').forward(m('branch3x3dbl_2').forward(m('branch3x3dbl_1').forward(x))),
+      m('branch_pool').forward(m('branch_pool_downsample').forward(x)),
+    ]);
+    assert.deepEqual(parts.map((t) => t.shape[3]), [64, 64, 96, 8]);
+    assert.deepEqual(Array.from(ya.dataSync()), Array.from(tf.concat(parts, 3).dataSync()));
+    // The pooled branch averages 3x3 windows with zero padding counted (count_include_pad): a corner sums 4 of 9.
+    const pooled = tf.tidy(() => m('branch_pool_downsample').forward(x)).dataSync();
+    const xs = x.dataSync();
+    let corner = 0;
+    for (const [i, j] of [[0, 0], [0, 1], [1, 0], [1, 1]]) corner += xs[(i * 5 + j) * 6];
+    assert.ok(Math.abs(pooled[0] - corner / 9) < 1e-6);
+    const e = new InceptionE(6);
+    e.eval();
+    const n = (k: string): Layer => e.getChild(k) as Layer;
+    const ye = tf.tidy(() => e.forward(x));
+    const ep = tf.tidy(() => {
+      const b3 = n('branch3x3_1').forward(x);
+      const d = n('branch3x3dbl_2').forward(n('branch3x3dbl_1').forward(x));
+      return [n('branch1x1').forward(x), n('branch3x3_2a').forward(b3), n('branch3x3_2b').forward(b3), n('branch3x3dbl_3a').forward(d), n('branch3x3dbl_3b').forward(d), n('branch_pool').forward(n('branch_pool_downsample').forward(x))];
+    });
+    assert.equal(ye.shape[3], 320 + 768 + 768 + 192);
+    assert.deepEqual(Array.from(ye.dataSync()), Array.from(tf.concat(ep, 3).dataSync()));
+    tf.dispose([x, ya, ye, ...parts, ...ep]);
+    a.dispose();
+    e.dispose();
+  });
+
   it('a forward pass at 75x75 (the smallest input) gives [N, num_classes] logits', function () {
     this.timeout(30000);
     const m = MODELS.build<ImageClassifier>({ type: 'ImageClassifier', backbone: { type: 'InceptionV3', num_classes: 3 }, head: { type: 'ClsHead' } });
