@@ -110,6 +110,14 @@ describe('HRNet and HRFuseScales', () => {
     assert.deepEqual(analyzeComplexity(single, [3, 32, 32]).outputShape, [[1, 4, 8, 8]]);
   });
 
+  it('identity transitions are not called in the FLOPs pass, as MMEngine lists them for hrnet-w18', () => {
+    const m = new HRNet({ extra: TINY_EXTRA as never });
+    m.eval();
+    const rows = analyzeComplexity(m, [3, 32, 32]).modules;
+    const uncalled = rows.filter((r) => !r.called).map((r) => r.name);
+    assert.deepEqual(uncalled, ['transition2.0', 'transition2.1', 'transition3.0', 'transition3.1', 'transition3.2']);
+  });
+
   it('nearest upsampling repeats every pixel s x s times and counts one FLOP per output element', () => {
     const up = new Upsample({ scale_factor: 2 });
     const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 2, 2]);

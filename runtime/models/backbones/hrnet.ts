@@ -413,7 +413,11 @@ export class HRNet extends BaseBackbone {
     for (let s = 0; s < 3; s++) {
       const t = this.transitions[s];
       const cur = xs;
-      xs = t.toArray().map((layer, j) => shapeInList(t, layer, j < cur.length ? cur[j] : cur[cur.length - 1], ctx));
+      // An identity transition leaves no trace in MMEngine's counter (listed as never called): skip it.
+      xs = t.toArray().map((layer, j) => {
+        const src = j < cur.length ? cur[j] : cur[cur.length - 1];
+        return layer instanceof Identity ? src : shapeInList(t, layer, src, ctx);
+      });
       const stage = this.stages[s];
       for (const m of stage) xs = asTuple(shapeInList(stage, m, xs, ctx), 'HRNet');
     }
