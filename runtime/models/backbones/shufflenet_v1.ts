@@ -220,7 +220,7 @@ export class ShuffleNetV1 extends BaseBackbone {
     return this;
   }
 
-  /** MMCls's init: stem conv N(0, 0.01), other convs N(0, 1 / fan-in channels), norms 1 / 1e-4, running means 0. */
+  /** MMCls's init: stem conv N(0, 0.01), other convs N(0, 1 / fan-in channels), norms 1 / 0 (see below), running means 0. */
   override initWeights(): void {
     const wasInit = this.isInit;
     super.initWeights();
@@ -233,8 +233,10 @@ export class ShuffleNetV1 extends BaseBackbone {
           m.weight.assign(tf.randomNormal(m.weight.shape, 0, std));
           if (m.bias) m.bias.assign(tf.zeros(m.bias.shape));
         } else if (m instanceof _BatchNorm || m instanceof GroupNorm) {
+          // MMCls calls constant_init(m.weight, val=1, bias=0.0001) on the weight *tensor*, which has
+          // no .weight/.bias attributes: nothing changes, the norm keeps weight 1 and bias 0.
           if (m.weight) m.weight.assign(tf.ones(m.weight.shape));
-          if (m.bias) m.bias.assign(tf.fill(m.bias.shape, 0.0001));
+          if (m.bias) m.bias.assign(tf.zeros(m.bias.shape));
           if (m instanceof _BatchNorm && m.runningMean) m.runningMean.assign(tf.zeros(m.runningMean.shape));
         }
       }
