@@ -5,7 +5,6 @@ import { DropPath } from '../../nn/activation';
 import { ConvModule, LayerCfg, buildActivationLayer } from '../../nn/builders';
 import { Identity, Layer, Sequential } from '../../nn/layer';
 import { InitCfg, ShapeContext, ShapeValue, asShape } from '../../nn/module';
-import { _BatchNorm } from '../../nn/norm';
 import { MaxPool2d } from '../../nn/pooling';
 import { Feat } from '../types';
 import { BaseBackbone } from './base_backbone';
@@ -395,14 +394,7 @@ export class CSPNet extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   forward(x: tf.Tensor): Feat[] {

@@ -6,7 +6,6 @@ import { LayerCfg, buildDropout, buildNormLayer } from '../../nn/builders';
 import { Conv2d, Linear, Pair, pair } from '../../nn/conv';
 import { Identity, Layer, ModuleList } from '../../nn/layer';
 import { InitCfg, Module, ShapeContext, ShapeValue, asShape } from '../../nn/module';
-import { _BatchNorm } from '../../nn/norm';
 import { AdaptivePadding, FFN, FFNOptions, PatchEmbed } from '../../nn/transformer';
 import { Feat } from '../types';
 import { shapeInList } from '../utils/shape_in_list';
@@ -684,14 +683,7 @@ export class DaViT extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   forward(x: tf.Tensor): Feat[] {

@@ -235,14 +235,7 @@ export class EfficientNetV2 extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   forward(x: tf.Tensor): Feat[] {

@@ -365,13 +365,7 @@ export class HRNet extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, null, this.normEval);
   }
 
   override initWeights(): void {

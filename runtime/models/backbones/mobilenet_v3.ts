@@ -4,7 +4,6 @@ import { MODELS } from '../../registry';
 import { ConvModule, LayerCfg } from '../../nn/builders';
 import { Layer } from '../../nn/layer';
 import { InitCfg, ShapeContext, ShapeValue, asShape } from '../../nn/module';
-import { _BatchNorm } from '../../nn/norm';
 import { Feat } from '../types';
 import { InvertedResidual } from '../utils/inverted_residual';
 import { BaseBackbone } from './base_backbone';
@@ -198,14 +197,7 @@ export class MobileNetV3 extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   forward(x: tf.Tensor): Feat[] {

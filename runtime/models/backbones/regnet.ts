@@ -4,8 +4,7 @@ import { MODELS } from '../../registry';
 import { ReLU } from '../../nn/activation';
 import { LayerCfg, buildConvLayer, buildNormLayer } from '../../nn/builders';
 import { Layer } from '../../nn/layer';
-import { InitCfg, Module, ShapeContext, ShapeValue, asShape } from '../../nn/module';
-import { _BatchNorm } from '../../nn/norm';
+import { InitCfg, ShapeContext, ShapeValue, asShape } from '../../nn/module';
 import { Feat } from '../types';
 import { BaseBackbone } from './base_backbone';
 import { Bottleneck, ResBlock, ResLayer } from './resnet';
@@ -253,14 +252,7 @@ export class RegNet extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m: Module) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   override initWeights(): void {

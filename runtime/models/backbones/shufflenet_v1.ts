@@ -210,14 +210,7 @@ export class ShuffleNetV1 extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   /** MMCls's init: stem conv N(0, 0.01), other convs N(0, 1 / fan-in channels), norms 1 / 0 (see below), running means 0. */

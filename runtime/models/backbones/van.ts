@@ -6,7 +6,6 @@ import { LayerCfg, buildActivationLayer, buildNormLayer } from '../../nn/builder
 import { Conv2d, Pair } from '../../nn/conv';
 import { Identity, Layer, ModuleList } from '../../nn/layer';
 import { InitCfg, Parameter, ShapeContext, ShapeValue, asShape, lazy } from '../../nn/module';
-import { _BatchNorm } from '../../nn/norm';
 import { Feat } from '../types';
 import { shapeInList } from '../utils/shape_in_list';
 import { BaseBackbone } from './base_backbone';
@@ -306,14 +305,7 @@ export class VAN extends BaseBackbone {
   }
 
   override train(mode = true): this {
-    super.train(mode);
-    this.freezeStages();
-    if (mode && this.normEval) {
-      this.apply((m) => {
-        if (m instanceof _BatchNorm) m.training = false;
-      });
-    }
-    return this;
+    return this.trainWithFrozen(mode, () => this.freezeStages(), this.normEval);
   }
 
   forward(x: tf.Tensor): Feat[] {
