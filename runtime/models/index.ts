@@ -49,3 +49,4 @@ export * from './backbones/mlp_mixer';
 export * from './backbones/efficientnet_v2';
 export * from './backbones/hornet';
 export * from './backbones/davit';
+export * from './backbones/t2t_vit';
