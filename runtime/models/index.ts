@@ -50,3 +50,4 @@ export * from './backbones/efficientnet_v2';
 export * from './backbones/hornet';
 export * from './backbones/davit';
 export * from './backbones/t2t_vit';
+export * from './backbones/repmlp';
