@@ -51,3 +51,5 @@ export * from './backbones/hornet';
 export * from './backbones/davit';
 export * from './backbones/t2t_vit';
 export * from './backbones/repmlp';
+export * from './backbones/efficientformer';
+export * from './heads/efficientformer_head';
