@@ -53,3 +53,5 @@ export * from './backbones/t2t_vit';
 export * from './backbones/repmlp';
 export * from './backbones/efficientformer';
 export * from './heads/efficientformer_head';
+export { XCiT } from './backbones/xcit';
+export type { XCiTOptions } from './backbones/xcit';
