@@ -50,6 +50,7 @@ export * from './backbones/efficientnet_v2';
 export * from './backbones/hornet';
 export * from './backbones/davit';
 export * from './backbones/t2t_vit';
+export * from './backbones/tnt';
 export * from './backbones/repmlp';
 export * from './backbones/efficientformer';
 export * from './heads/efficientformer_head';
