@@ -58,3 +58,4 @@ export * from './backbones/vig';
 export * from './heads/vig_head';
 export { XCiT } from './backbones/xcit';
 export type { XCiTOptions } from './backbones/xcit';
+export * from './backbones/mobilevit';
