@@ -60,3 +60,5 @@ export * from './heads/vig_head';
 export { XCiT } from './backbones/xcit';
 export type { XCiTOptions } from './backbones/xcit';
 export * from './backbones/mobilevit';
+export { TinyViT } from './backbones/tiny_vit';
+export type { TinyViTOptions } from './backbones/tiny_vit';
