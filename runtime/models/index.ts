@@ -51,6 +51,8 @@ export * from './backbones/hornet';
 export * from './backbones/davit';
 export * from './backbones/t2t_vit';
 export * from './backbones/tnt';
+export * from './backbones/conformer';
+export * from './heads/conformer_head';
 export * from './backbones/repmlp';
 export * from './backbones/efficientformer';
 export * from './heads/efficientformer_head';
