@@ -93,6 +93,8 @@ describe('TinyViT', () => {
     assert.ok(!keys.some((k) => k.startsWith('stages.3.downsample')));
     assert.deepEqual(keys.slice(-2), ['norm3.weight 32', 'norm3.bias 32']);
     assert.ok(!keys.some((k) => k.includes('attention_bias_idxs')));
+    // Type names as MMCls's classes (FLOPs tables, init_cfg layer matching).
+    assert.deepEqual([m.patchEmbed, m.stages.at(0), m.stages.at(1), m.stages.at(0).downsample!].map((x) => x.typeName), ['PatchEmbed', 'ConvStage', 'BasicStage', 'PatchMerging']);
     const attn = (m.stages.at(1).blocks.at(0) as TinyViTBlock).attn;
     assert.equal(attn.attentionBiasIdxs.torchDtype, 'int64');
     assert.equal(attn.attentionBiasIdxs.dtype, 'int32');

@@ -68,6 +68,10 @@ export class ConvBN2d extends Sequential {
 
 /** TinyViT's patch embedding: two stride-2 3x3 ConvBN2d (`seq.0`, `seq.2`) with an activation between. */
 export class TinyViTPatchEmbed extends Layer {
+  override get typeName(): string {
+    return 'PatchEmbed';
+  }
+
   readonly seq: Sequential;
 
   constructor(o: { in_channels: number; embed_dim: number; act_cfg?: LayerCfg }) {
@@ -97,6 +101,10 @@ export class TinyViTPatchEmbed extends Layer {
  * 1x1 ConvBN2d; takes a map or tokens of its `resolution`, returns tokens.
  */
 export class TinyViTPatchMerging extends Layer {
+  override get typeName(): string {
+    return 'PatchMerging';
+  }
+
   readonly resolution: [number, number];
   readonly outResolution: [number, number];
   readonly act: Layer;
@@ -271,6 +279,10 @@ export class TinyViTAttention extends Layer {
 
 /** TinyViT's MLP: LayerNorm, fc1, activation, dropout, fc2, dropout. */
 export class TinyViTMLP extends Layer {
+  override get typeName(): string {
+    return 'MLP';
+  }
+
   readonly norm: Layer;
   readonly fc1: Linear;
   readonly fc2: Linear;
@@ -412,11 +424,19 @@ export class TinyViTStage extends Layer {
   /** Token grid after the stage. */
   readonly resolution: [number, number];
 
-  constructor(blocks: Layer[], downsample: TinyViTPatchMerging | null, resolution: [number, number]) {
+  /** MMCls's class: 'ConvStage' (MBConv blocks) or 'BasicStage' (attention blocks). */
+  private readonly kind: 'ConvStage' | 'BasicStage';
+
+  constructor(blocks: Layer[], downsample: TinyViTPatchMerging | null, resolution: [number, number], kind: 'ConvStage' | 'BasicStage' = 'BasicStage') {
     super();
+    this.kind = kind;
     this.blocks = this.addModule('blocks', new ModuleList<Layer>(blocks));
     this.downsample = this.addModule('downsample', downsample);
     this.resolution = downsample ? downsample.outResolution : resolution;
+  }
+
+  override get typeName(): string {
+    return this.kind;
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -571,7 +591,7 @@ export class TinyViT extends BaseBackbone {
           blocks.push(new MBConvBlock({ in_channels: c, out_channels: c, expand_ratio: o.mbconv_expand_ratio ?? 4, drop_path: dp[j] }));
         }
       }
-      this.stages.push(new TinyViTStage(blocks, down, res));
+      this.stages.push(new TinyViTStage(blocks, down, res, i >= 1 ? 'BasicStage' : 'ConvStage'));
       if (this.outIndices.includes(i)) this.norms.set(i, this.addModule(`norm${i}`, buildNormLayer(normCfg, outCh)[1]));
     }
   }

@@ -32,6 +32,10 @@ export interface XCiTClassAttentionOptions {
  * tokens are keys and values; separate `q`, `k`, `v` linear layers. Input [B, N, C], output [B, 1, C].
  */
 export class XCiTClassAttention extends Layer {
+  override get typeName(): string {
+    return 'ClassAttntion';
+  }
+
   readonly dim: number;
   readonly numHeads: number;
   readonly headDims: number;
@@ -103,6 +107,10 @@ export interface XCiTPositionalEncodingFourierOptions {
  * projected by a 1x1 `ConvModule` named `token_projection` (no norm, no activation).
  */
 export class XCiTPositionalEncodingFourier extends Module {
+  override get typeName(): string {
+    return 'PositionalEncodingFourier';
+  }
+
   readonly hiddenDim: number;
   readonly dim: number;
   readonly tokenProjection: ConvModule;
