@@ -314,8 +314,8 @@ function fuseRepeated(kernel: tf.Tensor4D, norm: Layer): [tf.Tensor4D, tf.Tensor
   });
 }
 
-/** Options of {@link ConvFFN}. */
-export interface ConvFFNOptions {
+/** Options of {@link RepMLPConvFFN}. */
+export interface RepMLPConvFFNOptions {
   /** Input channels. */
   in_channels: number;
   /** Hidden channels (None: in_channels). @default None */
@@ -328,13 +328,13 @@ export interface ConvFFNOptions {
   act_cfg?: LayerCfg;
 }
 
-/** RepMLP's ConvFFN: 1x1 conv-BN (`ffn_fc1`), activation, 1x1 conv-BN (`ffn_fc2`). */
-export class ConvFFN extends Layer {
+/** RepMLP's ConvFFN (MMCls's class name): 1x1 conv-BN (`ffn_fc1`), activation, 1x1 conv-BN (`ffn_fc2`). */
+export class RepMLPConvFFN extends Layer {
   readonly ffnFc1: ConvModule;
   readonly ffnFc2: ConvModule;
   readonly act: Layer;
 
-  constructor(o: ConvFFNOptions) {
+  constructor(o: RepMLPConvFFNOptions) {
     super();
     const out = o.out_channels || o.in_channels;
     const hidden = o.hidden_channels || o.in_channels;
@@ -342,6 +342,11 @@ export class ConvFFN extends Layer {
     this.ffnFc1 = this.addModule('ffn_fc1', new ConvModule({ in_channels: o.in_channels, out_channels: hidden, kernel_size: 1, stride: 1, padding: 0, norm_cfg: norm, act_cfg: null }));
     this.ffnFc2 = this.addModule('ffn_fc2', new ConvModule({ in_channels: hidden, out_channels: out, kernel_size: 1, stride: 1, padding: 0, norm_cfg: norm, act_cfg: null }));
     this.act = this.addModule('act', buildActivationLayer(o.act_cfg ?? { type: 'GELU' }));
+  }
+
+  /** MMCls names this class ConvFFN (models/backbones/repmlp.py). */
+  override get typeName(): string {
+    return 'ConvFFN';
   }
 
   forward(x: tf.Tensor): tf.Tensor {
@@ -380,7 +385,7 @@ export interface RepMLPNetUnitOptions {
 /** One RepMLPNet unit: x + RepMLPBlock(BN(x)), then y + ConvFFN(BN(y)). */
 export class RepMLPNetUnit extends Layer {
   readonly repmlpBlock: RepMLPBlock;
-  readonly ffnBlock: ConvFFN;
+  readonly ffnBlock: RepMLPConvFFN;
   readonly norm1: Layer;
   readonly norm2: Layer;
 
@@ -400,7 +405,7 @@ export class RepMLPNetUnit extends Layer {
         deploy: o.deploy ?? false,
       }),
     );
-    this.ffnBlock = this.addModule('ffn_block', new ConvFFN({ in_channels: o.channels, hidden_channels: o.channels * (o.ffn_expand ?? 4) }));
+    this.ffnBlock = this.addModule('ffn_block', new RepMLPConvFFN({ in_channels: o.channels, hidden_channels: o.channels * (o.ffn_expand ?? 4) }));
     this.norm1 = this.addModule('norm1', buildNormLayer(norm, o.channels)[1]);
     this.norm2 = this.addModule('norm2', buildNormLayer(norm, o.channels)[1]);
   }
