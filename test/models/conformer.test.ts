@@ -207,6 +207,20 @@ describe('Conformer', () => {
     m.dispose();
   });
 
+  it('without a class token the transformer feature is the mean of the normalised patch tokens', () => {
+    const m = new Conformer({ arch: TINY, base_channels: 16, with_cls_token: false });
+    m.initWeights();
+    m.eval();
+    const x = tf.tensor4d(seq(32 * 32 * 3, 4), [1, 32, 32, 3]);
+    const [out] = m.forward(x) as unknown as tf.Tensor[][];
+    assert.deepEqual(out[0].shape, [1, 64]);
+    assert.deepEqual(out[1].shape, [1, 8]);
+    // trans_norm has weight 1 and bias 0 after init: every token has mean 0 over channels, so their mean has too.
+    assert.ok(Math.abs(Array.from(out[1].dataSync()).reduce((a, b) => a + b, 0)) < 1e-4);
+    tf.dispose([x, ...out]);
+    m.dispose();
+  });
+
   it('one training step of a tiny Conformer gives every parameter a finite, non-zero gradient', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',

@@ -167,6 +167,22 @@ describe('T2T_ViT', () => {
     m.dispose();
   });
 
+  it('a checkpoint pos_embed made for another grid is interpolated on load (MMCls _prepare_pos_embed)', () => {
+    const m = new T2T_ViT({ img_size: 32, embed_dims: 4, num_layers: 1, t2t_cfg: { token_dims: 4 }, layer_cfgs: { num_heads: 2 } });
+    const sd = new Map<string, StateEntry>();
+    m.stateDictKeys().forEach(({ key, shape }, i) => sd.set(key, { data: seq(shape.reduce((a, b) => a * b, 1), 30 + i), shape }));
+    // A 4x4 grid (img_size 64) plus the class token: constant per channel, so any interpolation keeps it.
+    const big = new Float32Array(17 * 4);
+    for (let t = 0; t < 17; t++) for (let c = 0; c < 4; c++) big[t * 4 + c] = t === 0 ? 9 : c + 1;
+    sd.set('pos_embed', { data: big, shape: [1, 17, 4] });
+    const report = m.loadStateDict(sd);
+    assert.equal(report.mismatched.length, 0);
+    const got = Array.from(m.posEmbed.variable.dataSync());
+    assert.deepEqual(m.posEmbed.variable.shape, [1, 5, 4]);
+    assert.ok(maxAbsDiff(got, [9, 9, 9, 9, ...[0, 1, 2, 3].flatMap(() => [1, 2, 3, 4])]) < 1e-5);
+    m.dispose();
+  });
+
   it('one training step of a tiny T2T-ViT gives every parameter a finite, non-zero gradient', () => {
     checkGradients(
       { type: 'T2T_ViT', img_size: 32, embed_dims: 8, num_layers: 2, output_cls_token: false, drop_path_rate: 0, t2t_cfg: { token_dims: 4 }, layer_cfgs: { num_heads: 2 } },
