@@ -64,3 +64,4 @@ export type { XCiTOptions } from './backbones/xcit';
 export * from './backbones/mobilevit';
 export { TinyViT } from './backbones/tiny_vit';
 export type { TinyViTOptions } from './backbones/tiny_vit';
+export * from './backbones/replknet';
