@@ -57,6 +57,7 @@ export * from './backbones/repmlp';
 export * from './backbones/efficientformer';
 export * from './heads/efficientformer_head';
 export * from './backbones/mvit';
+export * from './backbones/mixmim';
 export * from './backbones/vig';
 export * from './heads/vig_head';
 export { XCiT } from './backbones/xcit';
