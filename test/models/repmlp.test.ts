@@ -180,7 +180,9 @@ describe('RepMLPNet', () => {
     m.eval();
     const x = nchwToNhwc(seq(2 * 3 * 16 * 16, 9), [2, 3, 16, 16]);
     const before = features(m, x);
-    m.switchToDeploy();
+    assert.equal(m.deploy, false);
+    m.switch_to_deploy();
+    assert.equal(m.deploy, true);
     const after = features(m, x);
     assert.ok(relDiff(after, before) < 1e-5, `rel diff ${relDiff(after, before)}`);
     const deploy = new RepMLPNet({ arch: TINY, img_size: 16, reparam_conv_kernels: [1, 3], out_indices: [0, 1], deploy: true });

@@ -478,6 +478,8 @@ export class RepMLPNet extends BaseBackbone {
   readonly stages: ModuleList<Sequential>;
   readonly downsampleLayers: ModuleList<ConvModule>;
   readonly finalNorm: Layer;
+  /** Whether the blocks are in the re-parameterised form. */
+  deploy: boolean;
 
   constructor(o: RepMLPNetOptions) {
     super(o.init_cfg ?? null);
@@ -492,6 +494,7 @@ export class RepMLPNet extends BaseBackbone {
       }
       this.archSettings = o.arch;
     }
+    this.deploy = o.deploy ?? false;
     this.imgSize = pair(o.img_size ?? 224);
     this.patchSize = pair(o.patch_size ?? 4);
     const normCfg = o.norm_cfg ?? { type: 'BN', requires_grad: true };
@@ -591,10 +594,16 @@ export class RepMLPNet extends BaseBackbone {
     return outs;
   }
 
-  /** Re-parameterises every RepMLP block (MMCls's `switch_to_deploy`). */
+  /** Re-parameterises every RepMLP block (MMCls's `switch_to_deploy`): the same outputs in eval mode. */
   switchToDeploy(): void {
     this.apply((m: Module) => {
       if (m instanceof RepMLPBlock) m.localInject();
     });
+    this.deploy = true;
+  }
+
+  /** MMCls's name for {@link switchToDeploy}. */
+  switch_to_deploy(): void {
+    this.switchToDeploy();
   }
 }
