@@ -66,3 +66,5 @@ export * from './backbones/mobilevit';
 export { TinyViT } from './backbones/tiny_vit';
 export type { TinyViTOptions } from './backbones/tiny_vit';
 export * from './backbones/replknet';
+export * from './backbones/levit';
+export * from './heads/levit_head';
