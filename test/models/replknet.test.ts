@@ -6,6 +6,13 @@ import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { StateEntry } from '../../runtime/nn/module';
 import { maxAbsDiff, nchwToNhwc, nhwcToNchw, seq, useTestBackend } from '../nn/helpers';
 import { ClsDataSample } from '../../runtime/structures';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { filledStateDict } from '../../runtime/analysis/reference';
+import { readCheckpoint, toStateEntries, writeCheckpoint } from '../../runtime/engine/checkpoint';
+import { reparameterizeCheckpoint } from '../../runtime/apis/reparameterize';
+import { loadConfig } from '../../runtime/config';
 import { configFigures } from './config_figures';
 
 function put(sd: Record<string, StateEntry>, k: string, shape: number[], seed: number, positive = false): Float32Array {
@@ -136,6 +143,40 @@ describe('RepLKNet', function () {
     for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(after[i], before[i]) < 1e-3, `output ${i}: ${maxAbsDiff(after[i], before[i])}`);
     tf.dispose([warm, x]);
     m.dispose();
+  });
+
+  it('mmcls reparameterize: the written checkpoint loads into small_kernel_merged=True and gives the same scores', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mmcls-replknet-'));
+    try {
+      const cfgFile = path.join(dir, 'replknet.py');
+      fs.writeFileSync(cfgFile, "model = dict(\n    type='ImageClassifier',\n    backbone=dict(type='RepLKNet', arch=dict(large_kernel_sizes=[7, 5, 5, 3], layers=[1, 1, 1, 1], channels=[8, 8, 16, 16], small_kernel=3, dw_ratio=1)),\n    neck=dict(type='GlobalAveragePooling'),\n    head=dict(type='LinearClsHead', num_classes=4, in_channels=16))\n");
+      const modelCfg = loadConfig(cfgFile).value.model as Record<string, unknown>;
+      const train = MODELS.build<ImageClassifier>(modelCfg);
+      const src = path.join(dir, 'src.safetensors');
+      await writeCheckpoint(src, { stateDict: await filledStateDict(train), meta: {} });
+      train.loadStateDict(toStateEntries((await readCheckpoint(src)).stateDict) as never);
+      train.eval();
+      const x = tf.tensor4d(seq(2 * 32 * 32 * 3, 9), [2, 32, 32, 3]);
+      const before = (train.forwardTensor(x) as tf.Tensor).dataSync();
+      const dst = path.join(dir, 'dst.safetensors');
+      const s = await reparameterizeCheckpoint(cfgFile, src, dst);
+      assert.ok(s.paramsAfter < s.paramsBefore);
+      const ckpt = await readCheckpoint(dst);
+      assert.ok([...ckpt.stateDict.keys()].some((k) => k.endsWith('lkb_reparam.weight')));
+      const deploy = MODELS.build<ImageClassifier>({ ...modelCfg, backbone: { ...(modelCfg.backbone as object), small_kernel_merged: true } });
+      deploy.loadStateDict(toStateEntries(ckpt.stateDict) as never, { strict: true });
+      deploy.eval();
+      const after = (deploy.forwardTensor(x) as tf.Tensor).dataSync();
+      let m = 0, r = 0;
+      for (let i = 0; i < after.length; i++) { m = Math.max(m, Math.abs(after[i] - before[i])); r = Math.max(r, Math.abs(before[i])); }
+      assert.ok(m / r < 1e-4, `deploy vs train ${m / r}`);
+      await assert.rejects(reparameterizeCheckpoint(cfgFile, dst, path.join(dir, 'x.safetensors'), ['model.backbone.small_kernel_merged=True']), /already in deploy form/);
+      x.dispose();
+      train.dispose();
+      deploy.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('outputs, frozen stages, norm_eval, argument checks', () => {
