@@ -68,3 +68,4 @@ export type { TinyViTOptions } from './backbones/tiny_vit';
 export * from './backbones/replknet';
 export * from './backbones/levit';
 export * from './heads/levit_head';
+export * from './heads/margin_head';
