@@ -22,6 +22,8 @@ describe('EfficientFormer', function () {
   describe('presets: parameters and FLOPs at 224x224 (with the distillation head)', () => {
     // [arch, head channels, params (exact count), FLOPs G]; the zoo lists 12.28 (12.19 in the algorithm
     // table) / 31.41 / 82.23 M parameters and 1.30 / 3.74 (3.93 in the algorithm table) / 10.16 G FLOPs.
+    // The metafile's 31406000 and 82229328 equal ours; its l1 figure 12278696 is ours less the stem
+    // (3x3 convs 3->24->48 with biases and their BNs: 11232).
     const zoo: [string, number, number, number][] = [
       ['l1', 448, 12289928, 1.301], ['l3', 512, 31406000, 3.928], ['l7', 768, 82229328, 10.164],
     ];
@@ -35,6 +37,11 @@ describe('EfficientFormer', function () {
         const r = analyzeComplexity(m, [3, 224, 224]);
         assert.equal(r.params, params);
         assert.ok(Math.abs(r.flops / 1e9 - flops) <= 0.001, `flops ${r.flops}`);
+        if (arch === 'l1') {
+          const stem = (m as unknown as { backbone: EfficientFormer }).backbone.patchEmbed.parameters().reduce((a, p) => a + p.numel, 0);
+          assert.equal(stem, 11232);
+          assert.equal(r.params - stem, 12278696);
+        }
       });
     }
   });

@@ -302,7 +302,7 @@ export interface EfficientFormerOptions {
   in_channels?: number;
   /** Window of the pooling token mixers. @default 3 */
   pool_size?: number;
-  /** MLP expansion ratio of every block. @default 4 */
+  /** MLP expansion ratio of the attention (Meta3D) blocks; the pooling blocks keep 4, as in MMCls. @default 4 */
   mlp_ratios?: number;
   /** Reshape the last stage's tokens back to a feature map (B, C, H, W) before its norm (downstream tasks). @default False */
   reshape_last_feat?: boolean;
