@@ -30,7 +30,7 @@ export async function reparameterizeCheckpoint(config: string, src: string, dst:
   const model = MODELS.build<Model>(modelCfg as Record<string, unknown>, undefined, { path: 'model' });
   const backbone = model.backbone;
   if (!backbone || typeof backbone.switchToDeploy !== 'function') {
-    throw new MmclsError(`${config}: the backbone ${backbone?.typeName ?? '(none)'} cannot be re-parameterised (MobileOne and RepVGG can)`, { code: 'model.no-reparameterize' });
+    throw new MmclsError(`${config}: the backbone ${backbone?.typeName ?? '(none)'} cannot be re-parameterised (MobileOne, RepVGG and RepLKNet can)`, { code: 'model.no-reparameterize' });
   }
   if (backbone.deploy) {
     throw new MmclsError(`${config}: the backbone is already in deploy form (deploy=True); give the training-form config`, { code: 'model.already-deploy' });
