@@ -1,7 +1,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '@tensorflow/tfjs-core';
 import { MODELS } from '../../runtime/registry';
-import { ImageClassifier, MViT, addDecomposedRelPos, resizeDecomposedRelPos } from '../../runtime/models';
+import { ImageClassifier, MViT, addDecomposedRelPos, einsumFlops, resizeDecomposedRelPos } from '../../runtime/models';
 import { analyzeComplexity } from '../../runtime/analysis/complexity';
 import { MmclsError } from '../../runtime/errors';
 import { seq, useTestBackend } from '../nn/helpers';
@@ -60,6 +60,14 @@ describe('MViT', () => {
       }
     }
     tf.dispose([q, attn, relH, relW]);
+  });
+
+  it("einsum FLOPs as fvcore reads them from numpy's einsum_path report (cost 2 x MACs printed as '%.3e', halved)", () => {
+    // Block 0 of tiny: 56 x 56 queries, 96 channels, 14 key rows: 4214784 MACs, '8.430e+06' / 2.
+    assert.equal(einsumFlops(56 * 56 * 96 * 14), 4215000);
+    assert.equal(einsumFlops(1000), 1000);
+    assert.equal(einsumFlops(12345), 12345);
+    assert.equal(einsumFlops(123456), 123450);
   });
 
   // Model zoo (params M, FLOPs G). The FLOPs of base / large differ between the zoo's tables

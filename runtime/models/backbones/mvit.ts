@@ -61,6 +61,14 @@ export function addDecomposedRelPos(attn: tf.Tensor, q: tf.Tensor, qShape: [numb
   });
 }
 
+/**
+ * fvcore's count of a two-operand einsum with `macs` multiply-adds: it parses numpy's
+ * `einsum_path` report, which prints the cost (2 x macs) as '%.3e', and halves it (floored).
+ */
+export function einsumFlops(macs: number): number {
+  return Math.floor(Number((2 * macs).toExponential(3)) / 2);
+}
+
 /** Options of {@link MViTMLP}. */
 export interface MViTMLPOptions {
   /** Input channels. */
@@ -276,9 +284,9 @@ export class MultiScaleAttention extends Layer {
       // (q * scale) @ k^T and attn @ v (fvcore: one multiply-add per flop).
       ctx.add('matmul', b * h * nq * d * nk, b * h * nq * nk);
       if (this.relPosSpatial) {
-        // Two einsums: B*heads*qh*qw*C*kh and B*heads*qh*qw*C*kw.
-        ctx.add('einsum', b * h * nq * d * kShape[0], b * h * nq * kShape[0]);
-        ctx.add('einsum', b * h * nq * d * kShape[1], b * h * nq * kShape[1]);
+        // Two einsums: B*heads*qh*qw*C*kh and B*heads*qh*qw*C*kw multiply-adds.
+        ctx.add('einsum', einsumFlops(b * h * nq * d * kShape[0]), b * h * nq * kShape[0]);
+        ctx.add('einsum', einsumFlops(b * h * nq * d * kShape[1]), b * h * nq * kShape[1]);
       }
       ctx.add('matmul', b * h * nq * nk * d, b * h * nq * d);
       const out = asShape(this.proj.inferShape([b, nq, this.outDims], ctx));
