@@ -84,7 +84,7 @@ function knn(x: Rows, y: Rows, k: number, d: number, rel: ArrayLike<number> | nu
 }
 
 /** Grapher by hand (eval mode) on one image's nodes [H*W][C]; `type` mr or edge; y pooled by r. */
-function grapherByHand(x: Rows, h: number, w: number, st: Map<string, StateEntry>, k: number, d: number, r: number, type: 'mr' | 'edge'): Rows {
+function grapherByHand(x: Rows, h: number, w: number, st: Map<string, StateEntry>, k: number, d: number, r: number, type: 'mr' | 'edge' | 'sage' | 'gin'): Rows {
   const c = x[0].length;
   const f = convBn(x, st, 'fc1.0', 'fc1.1');
   let y = f;
@@ -106,6 +106,16 @@ function grapherByHand(x: Rows, h: number, w: number, st: Map<string, StateEntry
       row.forEach((v, ch) => out.push(v, Math.max(...nb[n].map((j) => y[j][ch])) - v));
       return out;
     });
+    g = convBn(z, st, 'graph_conv.gconv.nn.0', 'graph_conv.gconv.nn.1', 4).map((row) => row.map(gelu));
+  } else if (type === 'sage') {
+    g = f.map((row, n) => {
+      const per = nb[n].map((j) => convBn([y[j]], st, 'graph_conv.gconv.nn1.0', 'graph_conv.gconv.nn1.1', 4)[0].map(gelu));
+      const agg = per[0].map((_, o) => Math.max(...per.map((p) => p[o])));
+      return convBn([[...row, ...agg]], st, 'graph_conv.gconv.nn2.0', 'graph_conv.gconv.nn2.1', 4)[0].map(gelu);
+    });
+  } else if (type === 'gin') {
+    const eps = Number(st.get('graph_conv.gconv.eps')!.data[0]);
+    const z = f.map((row, n) => row.map((v, ch) => (1 + eps) * v + nb[n].reduce((s, j) => s + y[j][ch], 0)));
     g = convBn(z, st, 'graph_conv.gconv.nn.0', 'graph_conv.gconv.nn.1', 4).map((row) => row.map(gelu));
   } else {
     g = f.map((row, n) => {
@@ -209,7 +219,7 @@ describe('Vig', () => {
     }
   });
 
-  for (const [type, r, rel] of [['mr', 1, false], ['mr', 2, true], ['edge', 1, true]] as ['mr' | 'edge', number, boolean][]) {
+  for (const [type, r, rel] of [['mr', 1, false], ['mr', 2, true], ['edge', 1, true], ['sage', 2, true], ['gin', 1, false]] as ['mr' | 'edge' | 'sage' | 'gin', number, boolean][]) {
     it(`Grapher (${type}, r=${r}${rel ? ', relative_pos' : ''}) matches a hand computation on a 4x4 map, batch 2`, () => {
       const c = 8;
       const k = 3;
