@@ -45,11 +45,8 @@ const regFiles = [...new Set(schema.components.map((c) => c.location.file))].fil
 const imp = (f) => JSON.stringify(path.join(ROOT, f).replace(/\.ts$/, '').replace(/\\/g, '/'));
 fs.writeFileSync(path.join(GEN, 'registrations.ts'), regFiles.map((f) => `import ${imp(f)};`).join('\n') + '\n');
 fs.writeFileSync(path.join(GEN, 'cli.ts'), `import './registrations';
-import { main } from ${imp('runtime/cli/main.ts')};
-main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(\`mmcls: internal error: \${(err && err.stack) || err}\\n\`); process.exitCode = 70; },
-);
+import { runCli } from ${imp('runtime/cli/main.ts')};
+runCli(process.argv.slice(2));
 `);
 fs.writeFileSync(path.join(GEN, 'dataworker.ts'), `import './registrations';\nimport ${imp('runtime/datasets/worker.ts')};\n`);
 fs.writeFileSync(path.join(GEN, 'server.ts'), `import './registrations';\nimport ${imp('server/main.ts')};\n`);

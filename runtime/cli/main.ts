@@ -45,3 +45,27 @@ export async function main(argv: string[]): Promise<number> {
   }
   return exitCode;
 }
+
+/**
+ * The process entry (`bin/mmcls`, the extension's bundled CLI): runs `main`, sets the exit status,
+ * prints unexpected errors as internal errors (status 70). If the event loop empties while the
+ * command is still pending (a promise nothing will settle), Node.js would end the process silently
+ * with status 0: that is reported and fails with 70 as well. `run` is `main` (tests pass another).
+ */
+export function runCli(argv: string[], run: (argv: string[]) => Promise<number> = main): void {
+  let settled = false;
+  process.on('beforeExit', () => {
+    if (settled) return;
+    settled = true;
+    process.stderr.write('mmcls: internal error: the command stopped while waiting for work that can never finish (nothing was left running). Please report this with the command line.\n');
+    process.exitCode = 70;
+  });
+  run(argv).then(
+    (code) => { settled = true; process.exitCode = code; },
+    (err: unknown) => {
+      settled = true;
+      process.stderr.write(`mmcls: internal error: ${(err instanceof Error && err.stack) || String(err)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}

@@ -4,7 +4,7 @@
  * resume after SIGINT, SIGTERM, NaN loss, and the test command.
  */
 import { strict as assert } from 'assert';
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -208,6 +208,13 @@ describe('mmcls train / test (CLI process, LeNet-5 on a few Fashion-MNIST-mini i
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /mmcls: the loss is (NaN|infinite) at iteration \d+/);
     assert.ok(r.events.some((e) => e.event === 'error'));
+  });
+
+  it('a command left waiting on work that can never finish exits 70 with a message, not silently with status 0', () => {
+    const main = path.join(REPO, 'dist', 'runtime', 'cli', 'main.js');
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(main)}).runCli([], () => new Promise(() => {}))`], { encoding: 'utf8' });
+    assert.equal(r.status, 70, r.stderr);
+    assert.match(r.stderr, /mmcls: internal error: the command stopped while waiting for work that can never finish/);
   });
 
   it('Mixup + EMAHook + clip_grad: grad_norm is logged, and a resume from epoch 1 continues exactly', async () => {
