@@ -61,6 +61,14 @@ function mixScores(scores: tf.Tensor2D, index: tf.Tensor1D, lam: number): tf.Ten
   return tf.add(tf.mul(scores, lam), tf.mul(tf.gather(scores, index), 1 - lam));
 }
 
+/** `call` of an augment made of `drawMix` + `mixInputs`: one draw, images and scores mixed on the device. */
+function mixBatch(aug: Required<Pick<BatchAugment, 'drawMix' | 'mixInputs'>>, inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng): [tf.Tensor4D, tf.Tensor2D] {
+  const [n, h, w] = inputs.shape;
+  checkScores(scores, n);
+  const mix = aug.drawMix(n, h, w, rng);
+  return [aug.mixInputs(inputs, mix), tf.tidy(() => mixScores(tf.cast(scores, 'float32'), tf.tensor1d(mix.index, 'int32'), mix.lam))];
+}
+
 /** Options of Mixup. */
 export interface MixupOptions {
   /** Parameters of the Beta(alpha, alpha) distribution the mixing ratio is drawn from. */
@@ -94,10 +102,7 @@ export class Mixup implements BatchAugment {
   }
 
   call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
-    const [n, h, w] = inputs.shape;
-    checkScores(scores, n);
-    const mix = this.drawMix(n, h, w, rng);
-    return [this.mixInputs(inputs, mix), tf.tidy(() => mixScores(tf.cast(scores, 'float32'), tf.tensor1d(mix.index, 'int32'), mix.lam))];
+    return mixBatch(this, inputs, scores, rng);
   }
 }
 
@@ -199,10 +204,7 @@ export class CutMix implements BatchAugment {
   }
 
   call(inputs: tf.Tensor4D, scores: tf.Tensor2D, rng: Rng = batchAugmentRng()): [tf.Tensor4D, tf.Tensor2D] {
-    const [n, h, w] = inputs.shape;
-    checkScores(scores, n);
-    const mix = this.drawMix(n, h, w, rng);
-    return [this.mixInputs(inputs, mix), tf.tidy(() => mixScores(tf.cast(scores, 'float32'), tf.tensor1d(mix.index, 'int32'), mix.lam))];
+    return mixBatch(this, inputs, scores, rng);
   }
 }
 
