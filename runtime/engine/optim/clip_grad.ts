@@ -32,14 +32,6 @@ export function clipGradNormTensor(grads: GradMap, maxNorm: number, normType: nu
   return total;
 }
 
-/** {@link clipGradNormTensor}, returning the total norm as a number (a synchronous read). */
-export function clipGradNorm(grads: GradMap, maxNorm: number, normType: number | string = 2): number {
-  const total = clipGradNormTensor(grads, maxNorm, normType);
-  const value = (total.dataSync() as Float32Array)[0];
-  total.dispose();
-  return value;
-}
-
 /** `torch.nn.utils.clip_grad_value_`: clamps every gradient element to `[-clipValue, clipValue]`. */
 export function clipGradValue(grads: GradMap, clipValue: number): void {
   for (const [v, g] of [...grads.entries()]) {
