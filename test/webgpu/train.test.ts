@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import sharp from 'sharp';
 import { webGpuSkipReason } from './helpers';
 
 /**
@@ -109,7 +110,7 @@ randomness = dict(seed=0)
     second.iters.forEach((it) => close(it.loss, gpu.iters[it.iter - 1].loss, `resumed loss at iteration ${it.iter}`));
   });
 
-  it('tests the webgpu checkpoint on webgpu and on wasm, and classifies an image, with the same results', () => {
+  it('tests the webgpu checkpoint on webgpu and on wasm, and classifies an image, with the same results', async () => {
     const ckpt = path.join(dir, 'webgpu', 'epoch_2.safetensors');
     const t1 = mmcls(['test', cfg, ckpt, '--device', 'webgpu', '--work-dir', path.join(dir, 't1')], dir);
     const t2 = mmcls(['test', cfg, ckpt, '--device', 'wasm', '--work-dir', path.join(dir, 't2')], dir);
@@ -117,9 +118,9 @@ randomness = dict(seed=0)
     assert.equal(t2.status, 0, t2.stderr.slice(-3000));
     assert.ok(Number.isFinite(t1.metrics['accuracy/top1']), `metrics: ${JSON.stringify(t1.metrics)}`);
     assert.equal(t1.metrics['accuracy/top1'], t2.metrics['accuracy/top1']);
-    // A 28x28 grey PNG written by hand (no encoder needed): classify prints JSON with the scores.
+    // A 28x28 grey PNG (encoded with sharp, the image library mmcls decodes with): classify prints JSON.
     const png = path.join(dir, 'x.png');
-    fs.writeFileSync(png, greyPng(28, 28, 100));
+    await sharp(Buffer.alloc(28 * 28, 100), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(png);
     const run = (device: string) => spawnSync(process.execPath, [CLI, 'classify', cfg, ckpt, png, '--device', device, '--format', 'json', '--topk', '3'], { cwd: dir, encoding: 'utf8' });
     const c1 = run('webgpu');
     const c2 = run('wasm');
@@ -131,32 +132,3 @@ randomness = dict(seed=0)
     j1.topk.forEach((t, i) => close(t.score, j2.topk[i].score, `score of class ${t.index}`));
   });
 });
-
-/** A grey 8-bit PNG (zlib from Node.js, CRC by hand). */
-function greyPng(w: number, h: number, v: number): Buffer {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const zlib = require('zlib') as typeof import('zlib');
-  const crc = (b: Buffer): number => {
-    let c = ~0;
-    for (const x of b) {
-      c ^= x;
-      for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-    }
-    return ~c >>> 0;
-  };
-  const chunk = (t: string, d: Buffer): Buffer => {
-    const l = Buffer.alloc(4);
-    l.writeUInt32BE(d.length);
-    const td = Buffer.concat([Buffer.from(t), d]);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td));
-    return Buffer.concat([l, td, c]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 0;
-  const raw = Buffer.concat(Array.from({ length: h }, () => Buffer.concat([Buffer.from([0]), Buffer.alloc(w, v)])));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
