@@ -201,7 +201,7 @@ export function w(sd: Map<string, StateEntry>, key: string): ArrayLike<number> {
  * One training step of a classifier on a deterministic batch of two 3-channel images: the names
  * of trainable parameters whose gradient is not finite, and of those whose gradient is all zeros.
  */
-export function trainStepGradients(m: ImageClassifier, size: number): { count: number; nonFinite: string[]; zero: string[] } {
+export function trainStepGradients(m: ImageClassifier, size: number): { count: number; nonFinite: string[]; zero: string[]; maxAbs: Record<string, number> } {
   m.initWeights();
   m.train();
   const x = tf.tensor4d(seq(2 * size * size * 3, 7), [2, size, size, 3]);
@@ -211,13 +211,18 @@ export function trainStepGradients(m: ImageClassifier, size: number): { count: n
   const names = new Map(m.namedParameters().map(([n, p]) => [p.variable.name, n]));
   const nonFinite: string[] = [];
   const zero: string[] = [];
+  const maxAbs: Record<string, number> = {};
   if (!Number.isFinite(value.dataSync()[0])) nonFinite.push('(loss)');
   for (const [v, g] of Object.entries(grads)) {
     const d = g.dataSync();
-    if (!d.every((e) => Number.isFinite(e))) nonFinite.push(names.get(v) ?? v);
-    if (!d.some((e) => e !== 0)) zero.push(names.get(v) ?? v);
+    const name = names.get(v) ?? v;
+    if (!d.every((e) => Number.isFinite(e))) nonFinite.push(name);
+    if (!d.some((e) => e !== 0)) zero.push(name);
+    let peak = 0;
+    for (let i = 0; i < d.length; i++) peak = Math.max(peak, Math.abs(d[i] as number));
+    maxAbs[name] = peak;
   }
   const count = Object.keys(grads).length;
   tf.dispose([x, value, ...Object.values(grads)]);
-  return { count, nonFinite, zero };
+  return { count, nonFinite, zero, maxAbs };
 }

@@ -196,7 +196,7 @@ describe('ShuffleNetV2', () => {
     assert.equal(result.flops, shuffleNetV2ByHand([116, 232, 464], 1024).flops);
   });
 
-  it('one training step of ShuffleNetV2 0.5x gives every parameter a finite, non-zero gradient', () => {
+  it('one training step of ShuffleNetV2 0.5x gives every parameter a finite, non-zero gradient (but the shift-only depth-wise norm biases)', () => {
     const m = MODELS.build<ImageClassifier>({
       type: 'ImageClassifier',
       backbone: { type: 'ShuffleNetV2', widen_factor: 0.5 },
@@ -206,7 +206,16 @@ describe('ShuffleNetV2', () => {
     const g = trainStepGradients(m, 32);
     assert.equal(g.count, m.trainableVariables().length);
     assert.deepEqual(g.nonFinite, []);
-    assert.deepEqual(g.zero, []);
+    // The bias of the norm after each depth-wise conv (branch2.1, branch1.0) feeds a 1x1 conv and a
+    // training-mode batch norm, which removes any per-channel shift: its gradient is 0 exactly in
+    // real arithmetic, float rounding leaves it at 0 or ~1e-9 of the largest gradient (it used to make
+    // this test fail at random). Every other parameter must get a non-zero gradient.
+    const shiftOnly = (n: string) => /branch(2\.1|1\.0)\.bn\.bias$/.test(n);
+    assert.deepEqual(g.zero.filter((n) => !shiftOnly(n)), []);
+    const largest = Math.max(...Object.values(g.maxAbs));
+    const shifts = Object.entries(g.maxAbs).filter(([n]) => shiftOnly(n));
+    assert.equal(shifts.length, 19, 'one such bias per unit, plus branch1 of the 3 down-sampling units');
+    for (const [n, v] of shifts) assert.ok(v <= 2e-8 * largest, `${n}: gradient ${v} vs largest ${largest}`);
     m.dispose();
   });
 });
